@@ -1,0 +1,1 @@
+//! Rendering: diagnostics as rustc-style text or JSON.

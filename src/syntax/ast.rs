@@ -1,0 +1,427 @@
+//! The typed syntax tree of one scenario file. Every node carries its [`Span`]; spans are left
+//! out of equality (see [`Span`]) so tests compare structure.
+
+use super::Span;
+
+/// A name written in the source: block, scenario, function or lambda parameter.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ident {
+    pub name: String,
+    pub span: Span,
+}
+
+/// One `.scn` file: one scenario.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct File {
+    /// `scenario "Display name"`, when the file starts with one.
+    pub display_name: Option<(String, Span)>,
+    pub declarations: Vec<Declaration>,
+    pub triggers: Vec<Trigger>,
+    pub blocks: Vec<Block>,
+    /// Names of blocks that failed to parse: they exist (so references to them resolve) but
+    /// have no body. Only present when the file also has syntax errors.
+    pub broken_blocks: Vec<Ident>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    User,
+    Global,
+}
+
+/// `user %x% = INIT` or `global %x% = INIT`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Declaration {
+    pub scope: Scope,
+    pub var: Ident,
+    pub init: Expr,
+    pub span: Span,
+}
+
+/// `on [anytime] EVENT goto TARGET`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trigger {
+    pub anytime: bool,
+    pub event: Event,
+    pub target: Target,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    Start,
+    /// `on message "text"`: equal ignoring case and outer spaces.
+    Message(String),
+    /// `on message like "text"`.
+    MessageLike(String),
+    /// `on message contains "text"`.
+    MessageContains(String),
+    /// `on message matches /re/`.
+    MessageMatches(RegexLit),
+    /// `on webhook "name"` (later: server).
+    Webhook(String),
+    Fallback,
+}
+
+/// A block reference: `name` (same scenario) or `scenario::name`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Target {
+    pub scenario: Option<Ident>,
+    pub block: Ident,
+    pub span: Span,
+}
+
+/// `block name { … }`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Block {
+    pub name: Ident,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stmt {
+    pub kind: StmtKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AssignOp {
+    Set,
+    Add,
+    Sub,
+    Mul,
+    Div,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum StmtKind {
+    Say {
+        text: Template,
+        buttons: Vec<Button>,
+    },
+    Wait {
+        into: Option<VarPath>,
+    },
+    Set {
+        target: LValue,
+        op: AssignOp,
+        value: Expr,
+    },
+    Unset {
+        target: LValue,
+    },
+    If {
+        /// `if` and every `elif`, in order.
+        branches: Vec<(Expr, Vec<Stmt>)>,
+        otherwise: Option<Vec<Stmt>>,
+    },
+    Match {
+        subject: Expr,
+        arms: Vec<MatchArm>,
+        otherwise: Option<Vec<Stmt>>,
+    },
+    Goto(Target),
+    Call(Target),
+    Return,
+    End,
+    Extract {
+        kind: ExtractKind,
+        from: Expr,
+        into: VarPath,
+        otherwise: Target,
+    },
+    Http(Box<Http>),
+    Notify(Template),
+    Log(Template),
+}
+
+/// A button under a message.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Button {
+    pub label: Template,
+    pub kind: ButtonKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ButtonKind {
+    /// Pressing it sends the label as the user's message.
+    Text,
+    /// Pressing it jumps to a block.
+    Goto(Target),
+    /// Opens a URL; sends nothing.
+    Link(Template),
+}
+
+/// One arm of `match`: one or more patterns, then a statement or a body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct MatchArm {
+    pub patterns: Vec<Pattern>,
+    pub body: Vec<Stmt>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Pattern {
+    /// Equal ignoring case and outer spaces.
+    Text(Template),
+    /// Numerically equal.
+    Number(String, Span),
+    /// The regex finds a match; named groups go to `%match%`.
+    Regex(RegexLit),
+    /// `like "…"`: similar text.
+    Like(Template),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExtractKind {
+    Number,
+    Integer,
+    Email,
+    Phone,
+    Url,
+    Date,
+    Regex(RegexLit),
+}
+
+/// `/pattern/flags`, the pattern as written between the slashes with `\/` turned into `/`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RegexLit {
+    pub pattern: String,
+    pub flags: String,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Options,
+}
+
+impl Method {
+    pub const ALL: [Method; 7] = [
+        Method::Get,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Head,
+        Method::Options,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+            Method::Options => "OPTIONS",
+        }
+    }
+}
+
+/// The request body of an `http` statement.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HttpBody {
+    Form(Expr),
+    Json(Expr),
+    Text(Template),
+}
+
+/// `header NAME: TEMPLATE`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Header {
+    pub name: String,
+    pub value: Template,
+    pub span: Span,
+}
+
+/// `query NAME: EXPR`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryParam {
+    pub name: String,
+    pub value: Expr,
+    pub span: Span,
+}
+
+/// The `http` statement (LANGUAGE.md §8).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Http {
+    pub method: Method,
+    pub url: Template,
+    pub headers: Vec<Header>,
+    pub query: Vec<QueryParam>,
+    pub body: Option<(HttpBody, Span)>,
+    /// Milliseconds; `None` means the default (10 s).
+    pub timeout_ms: Option<u64>,
+    /// `None` means the default (10).
+    pub redirects: Option<u32>,
+    pub body_to: Option<VarPath>,
+    pub status_to: Option<VarPath>,
+    pub headers_to: Option<VarPath>,
+    pub on_error: Option<Target>,
+}
+
+/// A string literal: text with `%var%` and `{{ expr }}` holes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Template {
+    pub parts: Vec<TemplatePart>,
+    pub span: Span,
+}
+
+impl Template {
+    /// The text when the template has no holes.
+    pub fn as_constant(&self) -> Option<String> {
+        let mut out = String::new();
+        for part in &self.parts {
+            match part {
+                TemplatePart::Text(t) => out.push_str(t),
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum TemplatePart {
+    /// Literal text, escapes already applied.
+    Text(String),
+    Var(VarPath),
+    Expr(Box<Expr>),
+}
+
+/// `%name%` or `%name.key.0%`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VarPath {
+    pub root: Ident,
+    /// Later segments: keys, or list indexes when made of digits.
+    pub path: Vec<Ident>,
+    pub span: Span,
+}
+
+/// Target of `set`/`unset`: a variable path plus `[EXPR]` indexes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LValue {
+    pub var: VarPath,
+    pub index: Vec<Expr>,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnaryOp {
+    Neg,
+    Not,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BinaryOp {
+    Or,
+    And,
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    In,
+    NotIn,
+    Like,
+    Matches,
+    Add,
+    Sub,
+    Mul,
+    Div,
+    FloorDiv,
+    Pow,
+}
+
+impl BinaryOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BinaryOp::Or => "or",
+            BinaryOp::And => "and",
+            BinaryOp::Eq => "==",
+            BinaryOp::Ne => "!=",
+            BinaryOp::Lt => "<",
+            BinaryOp::Le => "<=",
+            BinaryOp::Gt => ">",
+            BinaryOp::Ge => ">=",
+            BinaryOp::In => "in",
+            BinaryOp::NotIn => "not in",
+            BinaryOp::Like => "like",
+            BinaryOp::Matches => "matches",
+            BinaryOp::Add => "+",
+            BinaryOp::Sub => "-",
+            BinaryOp::Mul => "*",
+            BinaryOp::Div => "/",
+            BinaryOp::FloorDiv => "//",
+            BinaryOp::Pow => "**",
+        }
+    }
+}
+
+/// How a call was written; all three mean `f(receiver, args…)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallStyle {
+    /// `f(x, y)`
+    Plain,
+    /// `x.f(y)`
+    Method,
+    /// `x | f(y)`
+    Pipe,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Null,
+    Bool(bool),
+    /// A number literal exactly as written (`42`, `3.14`, `1e3`).
+    Number(String),
+    Str(Template),
+    List(Vec<Expr>),
+    Dict(Vec<(Expr, Expr)>),
+    Var(VarPath),
+    /// A bare name: a lambda parameter.
+    Name(Ident),
+    /// Only valid as the right side of `matches`.
+    Regex(RegexLit),
+    Unary(UnaryOp, Box<Expr>),
+    Binary(BinaryOp, Box<Expr>, Box<Expr>),
+    /// `then if cond else otherwise`
+    Cond {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
+    /// Arguments include the receiver for methods and pipes.
+    Call {
+        func: Ident,
+        args: Vec<Expr>,
+        style: CallStyle,
+    },
+    Index(Box<Expr>, Box<Expr>),
+    /// `x.key`
+    Member(Box<Expr>, Ident),
+    /// `x => body` / `(a, b) => body`; only valid as a call argument.
+    Lambda {
+        params: Vec<Ident>,
+        body: Box<Expr>,
+    },
+    /// Stands in for an expression that failed to lower (a diagnostic was reported).
+    Invalid,
+}
