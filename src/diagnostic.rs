@@ -158,8 +158,17 @@ impl Diagnostic {
         self
     }
 
-    pub fn with_related(mut self, file: FileId, span: Span, label: impl Into<String>) -> Diagnostic {
-        self.related.push(Related { file, span, label: label.into() });
+    pub fn with_related(
+        mut self,
+        file: FileId,
+        span: Span,
+        label: impl Into<String>,
+    ) -> Diagnostic {
+        self.related.push(Related {
+            file,
+            span,
+            label: label.into(),
+        });
         self
     }
 
@@ -215,13 +224,22 @@ impl IntoIterator for Diagnostics {
     }
 }
 
-/// "Did you mean …?" — the closest candidate within a small edit distance.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+/// "Did you mean …?" — the closest candidate within a small edit distance (a swap of two
+/// neighbouring letters counts as one edit: `wiat` → `wait`).
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .into_iter()
         .filter(|c| *c != name)
-        .map(|c| (strsim::levenshtein(&name.to_lowercase(), &c.to_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::osa_distance(&name.to_lowercase(), &c.to_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
@@ -237,6 +255,7 @@ mod tests {
         assert_eq!(did_you_mean("gret", names), Some("greet"));
         assert_eq!(did_you_mean("canceled", names), Some("cancelled"));
         assert_eq!(did_you_mean("zzz", names), None);
+        assert_eq!(did_you_mean("wiat", ["wait", "set"]), Some("wait"));
     }
 
     #[test]

@@ -19,15 +19,19 @@ pub use source::{SourceFile, Sources};
 pub fn compile(sources: &Sources) -> Result<Program, Diagnostics> {
     let mut diagnostics = Diagnostics::default();
     let mut files = Vec::with_capacity(sources.files.len());
-    for (id, file) in sources.files.iter().enumerate() {
-        if let Some(at) = file.utf8_error {
+    for (id, (ast, found)) in parse_all(sources).into_iter().enumerate() {
+        if let Some(at) = sources.files[id].utf8_error {
             diagnostics.push(
-                Diagnostic::new(Code::InvalidUtf8, id, syntax::Span::new(at, at + 1), "the file is not valid UTF-8")
-                    .with_label("invalid byte sequence here")
-                    .with_help("save the file as UTF-8"),
+                Diagnostic::new(
+                    Code::InvalidUtf8,
+                    id,
+                    syntax::Span::new(at, at + 1),
+                    "the file is not valid UTF-8",
+                )
+                .with_label("invalid byte sequence here")
+                .with_help("save the file as UTF-8"),
             );
         }
-        let (ast, found) = syntax::parse(id, &file.text);
         diagnostics.extend(found);
         files.push(ast);
     }
@@ -40,4 +44,47 @@ pub fn compile(sources: &Sources) -> Result<Program, Diagnostics> {
         program.warnings = diagnostics;
         Ok(program)
     }
+}
+
+/// Parses every file, several at a time when the bot has many (a large single file is split
+/// by the parser itself).
+fn parse_all(sources: &Sources) -> Vec<(syntax::ast::File, Vec<Diagnostic>)> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let files = &sources.files;
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(files.len());
+    let total: usize = files.iter().map(|f| f.text.len()).sum();
+    if threads < 2 || total < 256 * 1024 {
+        return files
+            .iter()
+            .enumerate()
+            .map(|(id, f)| syntax::parse(id, &f.text))
+            .collect();
+    }
+    let next = AtomicUsize::new(0);
+    let mut parsed: Vec<(usize, (syntax::ast::File, Vec<Diagnostic>))> =
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let mut mine = Vec::new();
+                        loop {
+                            let id = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(f) = files.get(id) else { break mine };
+                            mine.push((id, syntax::parse(id, &f.text)));
+                        }
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| {
+                    w.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                })
+                .collect()
+        });
+    parsed.sort_by_key(|(id, _)| *id);
+    parsed.into_iter().map(|(_, p)| p).collect()
 }

@@ -32,10 +32,14 @@ impl SourceFile {
                 (String::from_utf8_lossy(e.as_bytes()).into_owned(), Some(at))
             }
         };
-        let line_starts = std::iter::once(0)
-            .chain(memchr_newlines(&text))
-            .collect();
-        SourceFile { name, id, text, utf8_error, line_starts }
+        let line_starts = std::iter::once(0).chain(memchr_newlines(&text)).collect();
+        SourceFile {
+            name,
+            id,
+            text,
+            utf8_error,
+            line_starts,
+        }
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -43,16 +47,16 @@ impl SourceFile {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&s| s <= offset) - 1;
         let start = self.line_starts[line];
-        let column = self.text.get(start..offset).map_or(offset - start, |s| s.chars().count());
+        let column = self
+            .text
+            .get(start..offset)
+            .map_or(offset - start, |s| s.chars().count());
         (line + 1, column + 1)
     }
 }
 
 fn memchr_newlines(text: &str) -> impl Iterator<Item = usize> + '_ {
-    text.bytes()
-        .enumerate()
-        .filter(|(_, b)| *b == b'\n')
-        .map(|(i, _)| i + 1)
+    memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1)
 }
 
 /// Why the PATH arguments could not be read (a usage error, exit status 2).
@@ -84,8 +88,13 @@ impl Sources {
         for path in paths {
             let shown = path.display().to_string();
             let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => LoadError::Missing { path: shown.clone() },
-                _ => LoadError::Io { path: shown.clone(), source: e },
+                std::io::ErrorKind::NotFound => LoadError::Missing {
+                    path: shown.clone(),
+                },
+                _ => LoadError::Io {
+                    path: shown.clone(),
+                    source: e,
+                },
             })?;
             if meta.is_dir() {
                 let before = found.len();

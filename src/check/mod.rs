@@ -1,25 +1,193 @@
 //! AST in, [`Program`] out: name resolution and the static checks of LANGUAGE.md §10.
+//!
+//! The work is split by what it needs: `names` builds the tables of scenarios, blocks and
+//! declarations; `walk` visits every statement and expression once, reporting errors and
+//! collecting the facts the warnings need (jumps between blocks, variables read and assigned);
+//! `flow` turns those facts into the graph warnings (unreachable blocks, loops without `wait`).
+//! [`functions`] and [`patterns`] hold what the interpreter reuses: the built-in table, regex
+//! compilation, URL validation.
 
-use crate::diagnostic::Diagnostics;
+mod flow;
+pub mod functions;
+mod names;
+pub mod patterns;
+mod walk;
+
+use std::collections::HashMap;
+use std::ops::Range;
+
+use crate::diagnostic::{Diagnostics, FileId};
 use crate::source::Sources;
-use crate::syntax::ast;
+use crate::syntax::{ast, Span};
+
+pub use functions::{Function, FUNCTIONS};
+pub use patterns::{build_regex, compile_regex};
+
+/// Variables the runtime sets; scenarios may read them but never assign them.
+pub const SPECIAL_VARIABLES: &[&str] = &[
+    "message",
+    "user_id",
+    "user_name",
+    "ref",
+    "match",
+    "error",
+    "webhook",
+    "scenario",
+    "block",
+];
+
+/// Whether `name` is one of [`SPECIAL_VARIABLES`].
+pub fn is_special(name: &str) -> bool {
+    matches!(
+        name,
+        "message"
+            | "user_id"
+            | "user_name"
+            | "ref"
+            | "match"
+            | "error"
+            | "webhook"
+            | "scenario"
+            | "block"
+    )
+}
+
+/// A block of the bot: an index into [`Program::blocks`]. Blocks are numbered scenario by
+/// scenario, in source order within each file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BlockId(pub u32);
+
+impl BlockId {
+    /// The index into [`Program::blocks`].
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One scenario (one file).
+#[derive(Clone, Debug)]
+pub struct ScenarioInfo {
+    /// The id used in `goto id::block`: the file stem.
+    pub id: String,
+    /// `scenario "…"` when given, else the id.
+    pub name: String,
+    pub file: FileId,
+    /// Block name → the block it resolves to (the first definition when a name repeats).
+    pub blocks: HashMap<String, BlockId>,
+    /// Every block of the file in source order, duplicates and broken ones included.
+    pub block_range: Range<u32>,
+}
+
+/// One block as the name tables see it.
+#[derive(Clone, Debug)]
+pub struct BlockInfo {
+    /// Index into [`Program::scenarios`] (and [`Program::files`]).
+    pub scenario: usize,
+    pub name: String,
+    /// The span of the name in `block name { … }`.
+    pub span: Span,
+    /// Index into that file's `blocks`; `None` for a block that failed to parse.
+    pub index: Option<usize>,
+}
+
+/// Where a `user`/`global` variable is declared.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DeclarationInfo {
+    pub scope: ast::Scope,
+    pub file: FileId,
+    /// Index into that file's `declarations`.
+    pub index: usize,
+}
 
 /// A checked bot: every block, scenario and function name resolved.
 #[derive(Debug, Default)]
 pub struct Program {
+    /// The ASTs, `files[i]` being the scenario `scenarios[i]`.
     pub files: Vec<ast::File>,
     /// Warnings found while compiling (errors make `compile` fail instead).
     pub warnings: Diagnostics,
+    pub scenarios: Vec<ScenarioInfo>,
+    pub blocks: Vec<BlockInfo>,
+    /// Every `user`/`global` variable of the bot, by name (without `%`).
+    pub declarations: HashMap<String, DeclarationInfo>,
+    scenario_ids: HashMap<String, usize>,
+}
+
+impl Program {
+    /// The scenario with this id (file stem).
+    pub fn scenario_index(&self, id: &str) -> Option<usize> {
+        self.scenario_ids.get(id).copied()
+    }
+
+    /// The block a `goto`/`call`/button/trigger target written in `scenario` names.
+    pub fn resolve(&self, scenario: usize, target: &ast::Target) -> Option<BlockId> {
+        let scenario = match &target.scenario {
+            Some(id) => self.scenario_index(&id.name)?,
+            None => scenario,
+        };
+        self.scenarios
+            .get(scenario)?
+            .blocks
+            .get(&target.block.name)
+            .copied()
+    }
+
+    /// What the name tables know about a block.
+    pub fn block(&self, id: BlockId) -> &BlockInfo {
+        &self.blocks[id.index()]
+    }
+
+    /// The AST of a block; `None` for a block that failed to parse.
+    pub fn block_ast(&self, id: BlockId) -> Option<&ast::Block> {
+        self.block_ast_in(&self.files, id)
+    }
+
+    /// [`Program::block_ast`] while the files are not yet moved into the program.
+    fn block_ast_in<'f>(&self, files: &'f [ast::File], id: BlockId) -> Option<&'f ast::Block> {
+        let info = self.block(id);
+        files
+            .get(self.scenarios[info.scenario].file)?
+            .blocks
+            .get(info.index?)
+    }
+
+    /// `name` within its own scenario, `scenario::name` when seen from another one.
+    pub fn block_display(&self, id: BlockId, from_scenario: usize) -> String {
+        let info = self.block(id);
+        if info.scenario == from_scenario {
+            info.name.clone()
+        } else {
+            format!("{}::{}", self.scenarios[info.scenario].id, info.name)
+        }
+    }
 }
 
 /// Resolves names and runs every static check, pushing what it finds into `diagnostics`.
 /// With `syntax_failed`, only errors are reported (warnings would be noise about code that
 /// could not be parsed).
 pub fn check(
-    _sources: &Sources,
+    sources: &Sources,
     files: Vec<ast::File>,
-    _syntax_failed: bool,
-    _diagnostics: &mut Diagnostics,
+    syntax_failed: bool,
+    diagnostics: &mut Diagnostics,
 ) -> Program {
-    Program { files, warnings: Diagnostics::default() }
+    let mut program = names::build(sources, &files, diagnostics);
+    let warnings = !syntax_failed;
+    let facts = walk::walk(&program, &files, warnings, diagnostics);
+    if warnings {
+        walk::unassigned_variables(&facts, diagnostics);
+        flow::graph_warnings(
+            &program,
+            &facts.graph,
+            !facts.unresolved_targets,
+            diagnostics,
+        );
+    }
+    // The facts borrow `files`, which the program now takes over.
+    drop(facts);
+    program.files = files;
+    program
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,1 +1,68 @@
-//! The command line: clap definitions and one module per subcommand.
+//! The command line: arguments in (clap), an exit status out. One module per subcommand; each
+//! prints through `report/` and returns its status instead of exiting.
+
+mod check;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit statuses shared by every command (CLI.md).
+pub mod status {
+    /// Success; warnings allowed.
+    pub const OK: u8 = 0;
+    /// The bot has errors (or warnings, with `--deny-warnings`), or tests failed.
+    pub const FAILED: u8 = 1;
+    /// Bad flags, a missing file: the command could not start.
+    pub const USAGE: u8 = 2;
+}
+
+/// Stack for compiling a bot: the parser and checker recurse over nested input, and an
+/// adversarial file must not overflow the stack even if it slips past the nesting limit.
+const COMPILER_STACK: usize = 256 << 20;
+
+/// scenarist: chatbot scenarios written as text — checked, run and tested headless.
+#[derive(Debug, Parser)]
+#[command(name = "scenarist", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Parse and check a bot; print every diagnostic.
+    Check(check::CheckArgs),
+}
+
+/// Runs the parsed command line; the caller exits with the returned status.
+pub fn main(cli: Cli) -> ExitCode {
+    let status = match cli.command {
+        Command::Check(args) => check::run(args),
+    };
+    ExitCode::from(status)
+}
+
+/// Prints a usage error (`error: …` on stderr) and gives the usage status.
+fn usage_error(message: impl std::fmt::Display) -> u8 {
+    eprintln!("error: {message}");
+    status::USAGE
+}
+
+/// Compiles on a thread with a large stack. A panic in the compiler is a bug: it is resumed
+/// here, after the panic hook has printed its message.
+fn compile_with_big_stack(sources: &crate::Sources) -> Result<crate::Program, crate::Diagnostics> {
+    std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new()
+            .name("compile".into())
+            .stack_size(COMPILER_STACK)
+            .spawn_scoped(scope, || crate::compile(sources));
+        match spawned {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had (resource limits): compile here rather than not at all.
+            Err(_) => crate::compile(sources),
+        }
+    })
+}

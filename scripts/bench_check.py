@@ -1,0 +1,32 @@
+#!/usr/bin/env python3
+"""Parse + check throughput of the release binary on a generated bot.
+
+Usage: scripts/bench_check.py [BLOCKS] [RUNS]     (defaults: 20000 blocks, 7 runs)
+
+Builds `scenarist` in release mode, generates the bot with scripts/gen_bot.py, checks that it
+compiles clean, then times `scenarist check` RUNS times and prints the median in MB/s.
+"""
+import os, statistics, subprocess, sys, tempfile, time
+
+root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+blocks = sys.argv[1] if len(sys.argv) > 1 else "20000"
+runs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
+subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=root, check=True)
+exe = os.path.join(root, "target", "release", "scenarist")
+with tempfile.TemporaryDirectory() as tmp:
+    bot = os.path.join(tmp, "bench.scn")
+    with open(bot, "w") as f:
+        subprocess.run([sys.executable, os.path.join(root, "scripts", "gen_bot.py"), blocks], stdout=f, check=True)
+    size = os.path.getsize(bot)
+    first = subprocess.run([exe, "check", "--deny-warnings", bot], capture_output=True, text=True)
+    if first.returncode != 0:
+        sys.exit("the generated bot does not check clean:\n" + first.stderr[-3000:])
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([exe, "check", bot], capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    median = statistics.median(times)
+    print(f"bot: {blocks} blocks, {size / 1e6:.1f} MB")
+    print("runs (s): " + " ".join(f"{t:.3f}" for t in times))
+    print(f"median: {median:.3f} s = {size / 1e6 / median:.1f} MB/s (parse + check, {os.cpu_count()} cores)")

@@ -1,0 +1,808 @@
+//! Source text in, pest pairs out, one top-level item at a time; syntax errors become
+//! [`Diagnostic`]s and parsing resumes at the next top-level line.
+
+use pest::error::{ErrorVariant, InputLocation};
+use pest::iterators::Pairs;
+use pest::Parser as _;
+
+use super::lower::Lower;
+use super::{ast, Span};
+use crate::diagnostic::{Code, Diagnostic, FileId};
+
+#[derive(pest_derive::Parser)]
+#[grammar = "../grammar/scenario.pest"]
+pub(super) struct ScenarioParser;
+
+/// Deepest bracket nesting accepted; deeper input is reported instead of parsed (the parser
+/// and everything after it recurse once per level).
+pub(super) const MAX_NESTING: usize = 64;
+
+/// Words that start a top-level item at the beginning of a line: where parsing resumes.
+const ITEM_STARTS: [&str; 5] = ["block", "on", "user", "global", "scenario"];
+
+/// Files at least this large are parsed in parallel chunks.
+const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+
+pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
+    let Prescan {
+        deep,
+        item_lines: lines,
+    } = prescan(text);
+    // A byte-order mark is not part of the text.
+    let start = if text.starts_with('\u{FEFF}') { 3 } else { 0 };
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
+    let bounds = if text.len() >= PARALLEL_MIN_BYTES && threads > 1 {
+        chunk_bounds(&lines, start, text.len(), threads)
+    } else {
+        vec![start, text.len()]
+    };
+    if bounds.len() <= 2 {
+        let (lower, _) = parse_range(file, text, &deep, &lines, start, text.len(), false);
+        return (lower.file, lower.diags);
+    }
+    // Chunks start at top-level lines, so each parses on its own. Should an item run past its
+    // chunk's end (a `block` line inside a triple-quoted string, say), the next chunk's result
+    // is dropped and that stretch is parsed again from where the item really ended.
+    let results: Vec<(Lower, usize)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = bounds
+            .windows(2)
+            .enumerate()
+            .map(|(i, w)| {
+                let (deep, lines) = (&deep, &lines);
+                scope.spawn(move || parse_range(file, text, deep, lines, w[0], w[1], i > 0))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join())
+            .collect::<Result<_, _>>()
+    })
+    .unwrap_or_else(|_| {
+        vec![parse_range(
+            file,
+            text,
+            &deep,
+            &lines,
+            start,
+            text.len(),
+            false,
+        )]
+    });
+    let mut results = results.into_iter();
+    let Some((mut lower, mut reached)) = results.next() else {
+        return (ast::File::default(), Vec::new());
+    };
+    for (i, (chunk, end)) in results.enumerate() {
+        let (chunk_start, chunk_end) = (bounds[i + 1], bounds[i + 2]);
+        if reached == chunk_start {
+            lower.append(chunk);
+            reached = end;
+        } else if reached < chunk_end {
+            let (redo, end) = parse_range(file, text, &deep, &lines, reached, chunk_end, true);
+            lower.append(redo);
+            reached = end;
+        }
+    }
+    (lower.file, lower.diags)
+}
+
+/// Up to `n` chunk boundaries (`start`, …, `end`), each at a line that starts an item.
+fn chunk_bounds(item_lines: &[usize], start: usize, end: usize, n: usize) -> Vec<usize> {
+    let mut bounds = vec![start];
+    for i in 1..n {
+        let target = start + (end - start) * i / n;
+        if let Some(&line) = item_lines.get(item_lines.partition_point(|&l| l < target)) {
+            if line > *bounds.last().unwrap_or(&0) {
+                bounds.push(line);
+            }
+        }
+    }
+    bounds.push(end);
+    bounds.dedup();
+    bounds
+}
+
+/// Parses the items that start in `start..stop`; returns them and where the last one ended.
+fn parse_range(
+    file: FileId,
+    text: &str,
+    deep: &[usize],
+    item_lines: &[usize],
+    start: usize,
+    stop: usize,
+    seen_item: bool,
+) -> (Lower, usize) {
+    let mut lower = Lower::new(file, seen_item);
+    let mut k = start;
+    while k < stop {
+        k = skip_lead(text, k);
+        if k >= text.len() {
+            break;
+        }
+        let limit = deep
+            .get(deep.partition_point(|&p| p < k))
+            .copied()
+            .unwrap_or(text.len());
+        match parse_item(text, k, limit, item_lines) {
+            Ok(pairs) => {
+                let (end, found_item) = lower.item_step(pairs, k);
+                if !found_item {
+                    if limit >= text.len() {
+                        k = text.len();
+                        break;
+                    }
+                    lower.diags.push(too_deep(file, limit));
+                    k = resync(text, k, limit);
+                    continue;
+                }
+                if end <= k {
+                    k = text.len();
+                    break;
+                }
+                k = end;
+            }
+            Err((at, variant)) => {
+                if limit < text.len() && at >= limit {
+                    lower.diags.push(too_deep(file, limit));
+                } else {
+                    lower.diags.push(syntax_error(file, text, at, &variant));
+                }
+                if let Some(name) = broken_block_name(text, k) {
+                    lower.file.broken_blocks.push(name);
+                }
+                k = resync(text, k, at);
+            }
+        }
+    }
+    (lower, k)
+}
+
+/// Skips blank lines, spaces, comments and `;` (what the grammar's `lead` accepts).
+fn skip_lead(text: &str, mut k: usize) -> usize {
+    let bytes = text.as_bytes();
+    while k < bytes.len() {
+        match bytes[k] {
+            b' ' | b'\t' | b'\n' | b'\r' | b';' => k += 1,
+            b'#' => k = memchr_from(bytes, b'\n', k),
+            _ => break,
+        }
+    }
+    k
+}
+
+fn memchr_from(bytes: &[u8], needle: u8, from: usize) -> usize {
+    bytes[from..]
+        .iter()
+        .position(|b| *b == needle)
+        .map_or(bytes.len(), |p| from + p)
+}
+
+/// Parses the item at `k`, first on a window ending a few top-level lines later, widening the
+/// window (doubling the number of lines) only while the parse runs into its end. pest's error
+/// reporting scans from the end of its input back to the error, so a window that ends near the
+/// item keeps many errors in a large file from costing quadratic time.
+fn parse_item<'t>(
+    text: &'t str,
+    k: usize,
+    limit: usize,
+    item_lines: &[usize],
+) -> Result<Pairs<'t, Rule>, (usize, ErrorVariant<Rule>)> {
+    let first = item_lines.partition_point(|&l| l <= k);
+    let mut lines = 1;
+    loop {
+        let bound = item_lines
+            .get(first + lines - 1)
+            .copied()
+            .unwrap_or(limit)
+            .min(limit);
+        match ScenarioParser::parse(Rule::item_step, &text[k..bound]) {
+            Ok(pairs) => return Ok(pairs),
+            Err(e) => {
+                let at = k + match e.location {
+                    InputLocation::Pos(p) => p,
+                    InputLocation::Span((p, _)) => p,
+                };
+                if at < bound || bound >= limit {
+                    return Err((at, e.variant));
+                }
+            }
+        }
+        lines *= 2;
+    }
+}
+
+/// Parses the inside of a `{{ … }}` hole at absolute offset `at`.
+pub(super) fn parse_template_expr(
+    src: &str,
+) -> Result<Pairs<'_, Rule>, (usize, Box<ErrorVariant<Rule>>)> {
+    if let Some(p) = prescan(src).deep.first() {
+        return Err((
+            *p,
+            Box::new(ErrorVariant::CustomError {
+                message: "nested too deeply".into(),
+            }),
+        ));
+    }
+    ScenarioParser::parse(Rule::template_expr, src).map_err(|e| {
+        let at = match e.location {
+            InputLocation::Pos(p) => p,
+            InputLocation::Span((p, _)) => p,
+        };
+        (at, Box::new(e.variant))
+    })
+}
+
+fn too_deep(file: FileId, at: usize) -> Diagnostic {
+    Diagnostic::new(
+        Code::TooDeep,
+        file,
+        Span::new(at, at + 1),
+        format!("brackets are nested more than {MAX_NESTING} levels deep"),
+    )
+    .with_label("too deep")
+    .with_help("split the expression or the block into smaller pieces")
+}
+
+/// What one lexing pass over a file finds before parsing.
+struct Prescan {
+    /// Where bracket nesting first exceeds [`MAX_NESTING`], once per excursion.
+    deep: Vec<usize>,
+    /// Starts of the lines that begin with a top-level keyword.
+    item_lines: Vec<usize>,
+}
+
+/// Lexes just enough to skip comments and strings the way the grammar does (triple-quoted
+/// strings are the only tokens that span lines), counting brackets and noting item lines.
+fn prescan(text: &str) -> Prescan {
+    let bytes = text.as_bytes();
+    let mut found = Prescan {
+        deep: Vec::new(),
+        item_lines: Vec::new(),
+    };
+    let mut depth = 0usize;
+    let mut reported = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'#' => {
+                i = memchr_from(bytes, b'\n', i);
+                continue;
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i = text[i + 3..]
+                    .find("\"\"\"")
+                    .map_or(bytes.len(), |e| i + 3 + e + 3);
+                continue;
+            }
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != q && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if bytes.get(i) == Some(&q) {
+                    i += 1;
+                }
+                continue;
+            }
+            b'(' | b'[' | b'{' => {
+                depth += 1;
+                if depth > MAX_NESTING && !reported {
+                    found.deep.push(i);
+                    reported = true;
+                }
+            }
+            b')' | b']' | b'}' => {
+                depth = depth.saturating_sub(1);
+                if depth <= MAX_NESTING {
+                    reported = false;
+                }
+            }
+            b'\n' if starts_item(&text[i + 1..]) => found.item_lines.push(i + 1),
+            _ => {}
+        }
+        i += 1;
+    }
+    found
+}
+
+/// Where to resume after an error at `at` in the item that started at `start`: the first line
+/// after `start` that begins (in column 1) with a top-level keyword, at or after `at`'s line.
+fn resync(text: &str, start: usize, at: usize) -> usize {
+    let at = at.min(text.len());
+    let mut line = text[..at].rfind('\n').map_or(0, |p| p + 1);
+    loop {
+        if line > start && starts_item(&text[line..]) {
+            return line;
+        }
+        match text[line..].find('\n') {
+            Some(nl) => line += nl + 1,
+            None => return text.len(),
+        }
+    }
+}
+
+fn starts_item(line: &str) -> bool {
+    ITEM_STARTS.iter().any(|kw| {
+        line.strip_prefix(kw)
+            .is_some_and(|rest| rest.starts_with([' ', '\t']))
+    })
+}
+
+/// `block NAME` at `start`: the name of a block whose body failed to parse.
+fn broken_block_name(text: &str, start: usize) -> Option<ast::Ident> {
+    let rest = text[start..].trim_start_matches(|c: char| c.is_whitespace() || c == ';');
+    let offset = text.len() - rest.len();
+    let after = rest.strip_prefix("block")?;
+    let name_start = after.len() - after.trim_start_matches([' ', '\t']).len();
+    if name_start == 0 {
+        return None;
+    }
+    let name: String = after[name_start..]
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if !super::template::is_ident(&name) {
+        return None;
+    }
+    let s = offset + 5 + name_start;
+    Some(ast::Ident {
+        span: Span::new(s, s + name.len()),
+        name,
+    })
+}
+
+/// A pest failure rendered as "expected …, found …".
+pub(super) fn syntax_error(
+    file: FileId,
+    text: &str,
+    at: usize,
+    variant: &ErrorVariant<Rule>,
+) -> Diagnostic {
+    let found = describe_found(text, at);
+    // Underline the word found (or the one character) where parsing stopped.
+    let rest = text.get(at..).unwrap_or("");
+    let word = rest.len()
+        - rest
+            .trim_start_matches(|c: char| c.is_alphanumeric() || c == '_')
+            .len();
+    let end = at
+        + if word > 0 {
+            word
+        } else {
+            rest.chars().next().map_or(0, char::len_utf8)
+        };
+    if skip_lead(text, at) >= text.len() && !text.is_empty() {
+        return Diagnostic::new(Code::Syntax, file, Span::new(at, end), "unexpected end of file")
+            .with_label("the file ends here")
+            .with_help("a `{` is not closed: every block, `if`, `match`, buttons and http options end with `}`");
+    }
+    let (message, label) = match variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            let expected = describe_expected(positives);
+            if expected.is_empty() {
+                (format!("unexpected {found}"), "unexpected here".to_string())
+            } else {
+                (
+                    format!("expected {expected}, found {found}"),
+                    format!("expected {expected}"),
+                )
+            }
+        }
+        ErrorVariant::CustomError { message } => (message.clone(), message.clone()),
+    };
+    let mut d = Diagnostic::new(Code::Syntax, file, Span::new(at, end), message).with_label(label);
+    if let Some(help) = help_for(text, at) {
+        d = d.with_help(help);
+    } else if let Some(word) = misspelt_keyword(text, at, variant) {
+        d = d.with_help(format!("did you mean `{word}`?"));
+    }
+    d
+}
+
+fn describe_found(text: &str, at: usize) -> String {
+    let rest = text.get(at..).unwrap_or("");
+    match rest.chars().next() {
+        None => "end of file".into(),
+        Some('\n') | Some('\r') => "end of line".into(),
+        Some(_) => {
+            let word: String = rest
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .take(24)
+                .collect();
+            if word.is_empty() {
+                let c = rest.chars().next().unwrap_or(' ');
+                format!("`{c}`")
+            } else {
+                format!("`{word}`")
+            }
+        }
+    }
+}
+
+/// A keyword close to the word found where a statement, an http option or an item was
+/// expected.
+fn misspelt_keyword(text: &str, at: usize, variant: &ErrorVariant<Rule>) -> Option<&'static str> {
+    const STATEMENTS: [&str; 14] = [
+        "say", "wait", "set", "unset", "if", "match", "goto", "call", "return", "end", "extract",
+        "http", "notify", "log",
+    ];
+    const OPTIONS: [&str; 11] = [
+        "header",
+        "query",
+        "form",
+        "json",
+        "text",
+        "timeout",
+        "redirects",
+        "body",
+        "status",
+        "headers",
+        "on",
+    ];
+    const ITEMS: [&str; 5] = ["block", "on", "user", "global", "scenario"];
+    let ErrorVariant::ParsingError { positives, .. } = variant else {
+        return None;
+    };
+    let candidates: &[&'static str] = if positives.contains(&Rule::a_statement) {
+        &STATEMENTS
+    } else if positives.contains(&Rule::an_http_option) {
+        &OPTIONS
+    } else if positives.iter().any(|r| {
+        matches!(
+            r,
+            Rule::item_step
+                | Rule::kw_block
+                | Rule::block
+                | Rule::trigger
+                | Rule::declaration
+                | Rule::header
+                | Rule::kw_on
+        )
+    }) {
+        &ITEMS
+    } else {
+        return None;
+    };
+    let word: String = text[at..]
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect();
+    if word.len() < 2 {
+        return None;
+    }
+    crate::diagnostic::did_you_mean(&word, candidates.iter().copied())
+}
+
+/// Friendly hints for the most common slips.
+fn help_for(text: &str, at: usize) -> Option<&'static str> {
+    let line_start = text[..at.min(text.len())].rfind('\n').map_or(0, |p| p + 1);
+    let line = &text[line_start..];
+    let line = &line[..line.find('\n').unwrap_or(line.len())];
+    let trimmed = line.trim_start();
+    if trimmed.starts_with("set ") && !line.contains('=') {
+        return Some("assignments are written `set %name% = value`");
+    }
+    if trimmed.starts_with("set ") && !trimmed[4..].trim_start().starts_with('%') {
+        return Some("variables are written between percent signs: `set %name% = value`");
+    }
+    if trimmed.starts_with("say ") && !trimmed[4..].trim_start().starts_with(['"', '\'', '%']) {
+        return Some("`say` takes a string: `say \"Hello, %user_name%!\"`");
+    }
+    if trimmed.starts_with("else if") {
+        return Some("write `elif` for another condition");
+    }
+    None
+}
+
+fn describe_expected(positives: &[Rule]) -> String {
+    let mut names: Vec<&'static str> = Vec::new();
+    // Where a statement or an http option may start, name that rather than the keywords tried.
+    if positives.contains(&Rule::a_statement) || positives.contains(&Rule::an_http_option) {
+        names.extend(positives.iter().filter_map(|r| match r {
+            Rule::a_statement => Some("a statement"),
+            Rule::an_http_option => Some("an http option (header, query, form, json, text, timeout, redirects, body ->, status ->, headers ->, on error goto)"),
+            _ if is_statement_start(*r) || is_http_option(*r) => None,
+            _ => human_name(*r),
+        }));
+        names.dedup();
+        return match names.len() {
+            1 => names[0].to_string(),
+            n => format!("{} or {}", names[..n - 1].join(", "), names[n - 1]),
+        };
+    }
+    let statements = positives.iter().filter(|r| is_statement_start(**r)).count();
+    let operators = positives.iter().filter(|r| is_operator(**r)).count();
+    let options = positives.iter().filter(|r| is_http_option(**r)).count();
+    let values = positives.iter().filter(|r| is_value_start(**r)).count();
+    for rule in positives {
+        let name = if statements >= 3 && is_statement_start(*rule) {
+            Some("a statement")
+        } else if operators >= 3 && is_operator(*rule) {
+            Some("an operator")
+        } else if options >= 3 && is_http_option(*rule) {
+            Some("an http option (header, query, form, json, text, timeout, redirects, body ->, status ->, headers ->, on error goto)")
+        } else if values >= 3 && is_value_start(*rule) {
+            Some("a value")
+        } else {
+            human_name(*rule)
+        };
+        if let Some(n) = name {
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+    }
+    match names.len() {
+        0 => String::new(),
+        1 => names[0].to_string(),
+        n => format!("{} or {}", names[..n - 1].join(", "), names[n - 1]),
+    }
+}
+
+fn is_statement_start(rule: Rule) -> bool {
+    use Rule::*;
+    matches!(
+        rule,
+        kw_say
+            | kw_wait
+            | kw_set
+            | kw_unset
+            | kw_if
+            | kw_match
+            | kw_goto
+            | kw_call
+            | kw_return
+            | kw_end
+            | kw_extract
+            | kw_http
+            | kw_notify
+            | kw_log
+            | kw_schedule
+            | kw_cancel
+    )
+}
+
+fn is_operator(rule: Rule) -> bool {
+    use Rule::*;
+    matches!(
+        rule,
+        or | and
+            | eq
+            | ne
+            | le
+            | ge
+            | lt
+            | gt
+            | not_in
+            | in_op
+            | like
+            | matches
+            | add
+            | sub
+            | pow
+            | mul
+            | floor_div
+            | div
+    )
+}
+
+fn is_http_option(rule: Rule) -> bool {
+    use Rule::*;
+    matches!(
+        rule,
+        kw_header
+            | kw_query
+            | kw_form
+            | kw_json
+            | kw_text
+            | kw_timeout
+            | kw_redirects
+            | kw_body
+            | kw_status
+            | kw_headers
+            | kw_on
+    )
+}
+
+fn is_value_start(rule: Rule) -> bool {
+    use Rule::*;
+    matches!(
+        rule,
+        literal
+            | number
+            | string
+            | regex
+            | var
+            | list
+            | dict
+            | paren
+            | call_expr
+            | name
+            | neg
+            | not
+    )
+}
+
+/// The name a user sees for a grammar rule; `None` for rules never worth mentioning.
+pub(super) fn human_name(rule: Rule) -> Option<&'static str> {
+    use Rule::*;
+    Some(match rule {
+        ident | name | target => "a name",
+        member_name => "a key",
+        var | var_path => "a variable like `%name%`",
+        var_seg => "a path segment",
+        string | dq_str | sq_str | triple_str | text => "a string",
+        number | signed_number => "a number",
+        integer => "a whole number",
+        duration => "a duration like `5s`",
+        regex => "a regex like `/pattern/`",
+        regex_body => "a regex pattern",
+        literal => "`true`, `false` or `null`",
+        list => "a list",
+        dict => "a dictionary",
+        paren => "`(`",
+        call_expr => "a function call",
+        lambda => "a lambda like `x => …`",
+        expr | cond_expr | op_expr | postfix_expr | template_expr => "an expression",
+        method_call | member => "`.`",
+        index => "`[`",
+        neg => "`-`",
+        not => "`not`",
+        assign_op => "`=` (or `+=`, `-=`, `*=`, `/=`)",
+        header_name => "a header name",
+        query_name | param_name => "a parameter name",
+        method => "an HTTP method (GET, POST, …)",
+        extract_kind => "what to extract (number, integer, email, phone, url, date or a regex)",
+        event => "an event (start, message, webhook, fallback)",
+        body => "`{`",
+        buttons => "a line break, `;` or `{` (buttons)",
+        http_block => "a line break, `;` or `{` (http options)",
+        item_step | header | declaration | trigger | block => "`block`, `on`, `user` or `global`",
+        EOI => "end of file",
+        pattern | patterns | like_pattern => "a pattern (a string, number, regex or `like \"…\"`)",
+        arm | arm_else => "a match arm",
+        kw_block => "`block`",
+        kw_scenario => "`scenario`",
+        kw_user => "`user`",
+        kw_global => "`global`",
+        kw_on => "`on`",
+        kw_anytime => "`anytime`",
+        kw_start => "`start`",
+        kw_message => "`message`",
+        kw_webhook => "`webhook`",
+        kw_fallback => "`fallback`",
+        kw_contains => "`contains`",
+        kw_say => "`say`",
+        kw_button => "`button`",
+        kw_link => "`link`",
+        kw_wait => "`wait`",
+        kw_timeout => "`timeout`",
+        kw_set => "`set`",
+        kw_unset => "`unset`",
+        kw_elif => "`elif`",
+        kw_match => "`match`",
+        kw_goto => "`goto`",
+        kw_call => "`call`",
+        kw_return => "`return`",
+        kw_end => "`end`",
+        kw_extract => "`extract`",
+        kw_from => "`from`",
+        kw_http => "`http`",
+        kw_notify => "`notify`",
+        kw_log => "`log`",
+        kw_schedule => "`schedule`",
+        kw_cancel => "`cancel`",
+        kw_as => "`as`",
+        kw_header => "`header`",
+        kw_query => "`query`",
+        kw_form => "`form`",
+        kw_json => "`json`",
+        kw_text => "`text`",
+        kw_redirects => "`redirects`",
+        kw_body => "`body`",
+        kw_status => "`status`",
+        kw_headers => "`headers`",
+        kw_error => "`error`",
+        kw_if => "`if`",
+        kw_else => "`else`",
+        kw_like => "`like`",
+        kw_matches => "`matches`",
+        or => "`or`",
+        and => "`and`",
+        eq => "`==`",
+        ne => "`!=`",
+        le => "`<=`",
+        ge => "`>=`",
+        lt => "`<`",
+        gt => "`>`",
+        not_in => "`not in`",
+        in_op => "`in`",
+        like => "`like`",
+        matches => "`matches`",
+        add => "`+`",
+        sub => "`-`",
+        pow => "`**`",
+        mul => "`*`",
+        floor_div => "`//`",
+        div => "`/`",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resync_finds_next_item() {
+        let text = "block a {\n  say (\n}\nblock b {\n}\n";
+        let b = text.find("block b").unwrap_or(0);
+        assert_eq!(resync(text, 0, 14), b);
+        assert_eq!(resync(text, b, b + 3), text.len());
+    }
+
+    #[test]
+    fn nesting_is_bounded() {
+        let deep = "(".repeat(MAX_NESTING + 5);
+        assert_eq!(prescan(&deep).deep, vec![MAX_NESTING]);
+        let quoted = format!("\"{deep}\"");
+        assert!(prescan(&quoted).deep.is_empty());
+        let commented = format!("# {deep}\n");
+        assert!(prescan(&commented).deep.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod chunk_tests {
+    use super::*;
+
+    /// A file big enough to be parsed in chunks, whose triple-quoted strings hold lines that
+    /// look like the start of a block: chunk boundaries will fall inside them.
+    fn tricky_file() -> String {
+        let mut s = String::from("scenario \"Big\"\n");
+        for i in 0..5000 {
+            s.push_str(&format!(
+                "block b{i} {{\n  say \"\"\"\nblock fake{i} {{\n  say 'not a block'\n}}\n\"\"\"\n  goto b{}\n}}\n",
+                (i + 1) % 5000
+            ));
+        }
+        s
+    }
+
+    #[test]
+    fn chunked_parse_equals_sequential_parse() {
+        let text = tricky_file();
+        assert!(text.len() >= PARALLEL_MIN_BYTES);
+        let Prescan {
+            deep,
+            item_lines: lines,
+        } = prescan(&text);
+        assert_eq!(
+            lines.len(),
+            5000,
+            "lines inside strings are not item starts"
+        );
+        assert!(chunk_bounds(&lines, 0, text.len(), 4).len() > 2);
+        let (seq, _) = parse_range(0, &text, &deep, &lines, 0, text.len(), false);
+        let (par, diags) = parse_file(0, &text);
+        assert!(diags.is_empty(), "{diags:?}");
+        assert_eq!(par, seq.file);
+        assert_eq!(par.blocks.len(), 5000);
+        assert!(par
+            .blocks
+            .iter()
+            .zip(&seq.file.blocks)
+            .all(|(a, b)| a.span.same(b.span)));
+    }
+
+    #[test]
+    fn chunked_parse_reports_errors_once() {
+        let mut text = tricky_file();
+        text.push_str("block broken {\n  say (\n}\n");
+        let (_, diags) = parse_file(0, &text);
+        assert_eq!(diags.len(), 1, "{diags:?}");
+    }
+}
