@@ -111,9 +111,13 @@ pub fn render_human(sources: &Sources, diagnostics: &Diagnostics, color: bool) -
     for (i, diagnostic) in diagnostics.iter().enumerate() {
         if i == MAX_RENDERED {
             let rest = diagnostics.0.len() - MAX_RENDERED;
+            let noun = if rest == 1 {
+                "diagnostic"
+            } else {
+                "diagnostics"
+            };
             out.push_str(&format!(
-                "\n… and {} more (`--format json` lists them all)\n",
-                plural(rest, "diagnostic")
+                "\n… and {rest} more {noun} (`--format json` lists them all)\n"
             ));
             break;
         }
@@ -468,6 +472,27 @@ mod tests {
         assert!(out.contains("not a block of this scenario"), "{out}");
         assert!(out.contains("help: did you mean `greet`?"), "{out}");
         assert!(!out.contains('\u{1b}'), "{out}");
+    }
+
+    #[test]
+    fn long_reports_stop_after_the_limit() {
+        let text = "x\n".repeat(MAX_RENDERED + 5);
+        let sources = Sources::from_texts([("bot.scn", text.as_str())]);
+        let all = (0..MAX_RENDERED + 5)
+            .map(|i| Diagnostic::new(Code::Syntax, 0, Span::new(2 * i, 2 * i + 1), "bad"))
+            .collect();
+        let out = render_human(&sources, &Diagnostics(all), false);
+        assert_eq!(out.matches("× bad").count(), MAX_RENDERED);
+        assert!(
+            out.contains("… and 5 more diagnostics"),
+            "{}",
+            &out[out.len() - 200..]
+        );
+        // Line numbers far into the file come from the index, not from miette's scan.
+        assert!(
+            out.contains(&format!("[bot.scn:{}:1]", MAX_RENDERED)),
+            "missing last line"
+        );
     }
 
     #[test]

@@ -413,8 +413,10 @@ fn describe_found(text: &str, at: usize) -> String {
                 .take(24)
                 .collect();
             if word.is_empty() {
-                let c = rest.chars().next().unwrap_or(' ');
-                format!("`{c}`")
+                match rest.chars().next().unwrap_or(' ') {
+                    '`' => "a backquote".into(),
+                    c => format!("`{c}`"),
+                }
             } else {
                 format!("`{word}`")
             }
