@@ -342,7 +342,8 @@ impl<'a> Walker<'a, '_> {
                 Diagnostic::new(
                     Code::HttpWithoutOnError,
                     self.file,
-                    span,
+                    // `http METHOD "url"`: the options below it are not the point.
+                    Span::new(span.start, http.url.span.end.max(span.start)),
                     "`http` without `on error goto`",
                 )
                 .with_label("a timeout or refused connection here stops the conversation")

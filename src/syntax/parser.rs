@@ -496,6 +496,10 @@ fn help_for(text: &str, at: usize) -> Option<&'static str> {
     if trimmed.starts_with("else if") {
         return Some("write `elif` for another condition");
     }
+    let rest = &text[at.min(text.len())..];
+    if rest.starts_with('=') && !rest.starts_with("==") && !rest.starts_with("=>") {
+        return Some("to compare, write `==`; to assign, write `set %name% = value`");
+    }
     None
 }
 
@@ -520,6 +524,10 @@ fn describe_expected(positives: &[Rule]) -> String {
     let options = positives.iter().filter(|r| is_http_option(**r)).count();
     let values = positives.iter().filter(|r| is_value_start(**r)).count();
     for rule in positives {
+        // After a value, `if` would start `a if cond else b`: naming it only confuses.
+        if operators >= 3 && *rule == Rule::kw_if {
+            continue;
+        }
         let name = if statements >= 3 && is_statement_start(*rule) {
             Some("a statement")
         } else if operators >= 3 && is_operator(*rule) {
