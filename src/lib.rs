@@ -6,9 +6,11 @@
 pub mod check;
 pub mod cli;
 pub mod diagnostic;
+pub mod eval;
 pub mod report;
 pub mod source;
 pub mod syntax;
+pub mod value;
 
 pub use check::Program;
 pub use diagnostic::{Code, Diagnostic, Diagnostics, Severity};

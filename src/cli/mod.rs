@@ -2,6 +2,7 @@
 //! prints through `report/` and returns its status instead of exiting.
 
 mod check;
+mod run;
 
 use std::process::ExitCode;
 
@@ -15,6 +16,8 @@ pub mod status {
     pub const FAILED: u8 = 1;
     /// Bad flags, a missing file: the command could not start.
     pub const USAGE: u8 = 2;
+    /// `run` finished, but at least one turn ended in a runtime `error` event.
+    pub const RUNTIME_ERROR: u8 = 3;
 }
 
 /// Stack for compiling a bot: the parser and checker recurse over nested input, and an
@@ -33,12 +36,15 @@ pub struct Cli {
 enum Command {
     /// Parse and check a bot; print every diagnostic.
     Check(check::CheckArgs),
+    /// Talk to a bot: one conversation, messages from the prompt or stdin.
+    Run(run::RunArgs),
 }
 
 /// Runs the parsed command line; the caller exits with the returned status.
 pub fn main(cli: Cli) -> ExitCode {
     let status = match cli.command {
         Command::Check(args) => check::run(args),
+        Command::Run(args) => run::run(args),
     };
     ExitCode::from(status)
 }

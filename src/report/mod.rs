@@ -2,8 +2,10 @@
 //! for people, JSON for tools. Nothing here decides what happened; it only shows it.
 
 pub mod diagnostics;
+pub mod events;
 
 pub use diagnostics::{render_check, render_human, render_json, to_json, Summary, WIDTH};
+pub use events::{render_events, Rendered};
 
 use std::io::IsTerminal;
 

@@ -220,7 +220,7 @@ impl Sci {
     /// Rounds to `dp` decimal places (negative `dp` rounds to tens, hundreds, …).
     pub fn round(&self, dp: i64, mode: Rounding) -> Sci {
         // How many trailing digits fall below 10^-dp.
-        let cut = (-dp).saturating_sub(self.exp);
+        let cut = dp.saturating_neg().saturating_sub(self.exp);
         if cut <= 0 || self.is_zero() {
             return self.clone();
         }
@@ -248,10 +248,7 @@ impl Sci {
                     Ordering::Greater => true,
                     Ordering::Less => false,
                     Ordering::Equal if dropped.len() > 1 => true,
-                    Ordering::Equal => kept
-                        .as_bytes()
-                        .last()
-                        .is_some_and(|d| (d - b'0') % 2 == 1),
+                    Ordering::Equal => kept.as_bytes().last().is_some_and(|d| (d - b'0') % 2 == 1),
                 }
             }
         };
@@ -259,7 +256,7 @@ impl Sci {
         if away {
             increment(&mut digits);
         }
-        Sci::new(self.neg, digits, -dp)
+        Sci::new(self.neg, digits, dp.saturating_neg())
     }
 
     /// Scientific text that JSON accepts: `1.2345e404`, `-5e-400`.
@@ -395,7 +392,7 @@ mod tests {
     fn fits_decimal_only_when_exact() {
         assert_eq!(sci("2.5").to_scaled(), Some((25, 1)));
         assert_eq!(sci("-1e3").to_scaled(), Some((-1000, 0)));
-        assert_eq!(sci("79228162514264337593543950335").to_scaled().is_some(), true);
+        assert!(sci("79228162514264337593543950335").to_scaled().is_some());
         assert_eq!(sci("79228162514264337593543950336").to_scaled(), None);
         assert_eq!(sci("1e-28").to_scaled(), Some((1, 28)));
         assert_eq!(sci("1e-29").to_scaled(), None);
@@ -421,6 +418,21 @@ mod tests {
         assert_eq!(r("-1e-400", 0, Rounding::Floor), "-1e0");
         assert_eq!(r("-1e-400", 0, Rounding::Trunc), "0");
         assert_eq!(r("1e400", 0, Rounding::Floor), "1e400");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_text_is_safe(text in "[-+0-9.eE ]{0,40}|\\PC{0,20}") {
+            if let Some(v) = Sci::parse(&text) {
+                // The canonical text is valid JSON and means the same number.
+                let json = v.to_json_text();
+                proptest::prop_assert!(is_json_number(&json));
+                proptest::prop_assert_eq!(Sci::parse(&json), Some(v.clone()));
+                for mode in [Rounding::Floor, Rounding::Ceil, Rounding::Trunc, Rounding::HalfEven] {
+                    let _ = v.round(2, mode);
+                }
+            }
+        }
     }
 
     #[test]

@@ -1,0 +1,394 @@
+//! Checked program in, flat code out: each block becomes a list of instructions with explicit
+//! jumps, so a session's position is just (block, instruction) and `wait` can stop and resume
+//! anywhere — inside an `if`, a `match` arm or a called block — without a saved tree path.
+//! Every block, scenario and button target is resolved to a [`BlockId`] here.
+
+use crate::check::{BlockId, Program};
+use crate::diagnostic::FileId;
+use crate::syntax::ast::{
+    self, AssignOp, ButtonKind, Expr, ExtractKind, LValue, Pattern, StmtKind, Template, VarPath,
+};
+use crate::syntax::Span;
+
+/// A button as the interpreter keeps it.
+#[derive(Clone, Debug)]
+pub enum Button {
+    Text(Template),
+    Goto(Template, BlockId, String),
+    Link(Template, Template),
+}
+
+/// One arm of a compiled `match`: its patterns and where its code starts.
+#[derive(Clone, Debug)]
+pub struct Arm {
+    pub patterns: Vec<Pattern>,
+    pub to: usize,
+}
+
+#[derive(Clone, Debug)]
+pub enum Instr {
+    Say {
+        text: Template,
+        buttons: Vec<Button>,
+    },
+    Wait {
+        into: Option<VarPath>,
+    },
+    Set {
+        target: LValue,
+        op: AssignOp,
+        value: Expr,
+    },
+    Unset {
+        target: LValue,
+    },
+    /// Continue at `to` when `cond` is false.
+    JumpUnless {
+        cond: Expr,
+        to: usize,
+    },
+    Jump {
+        to: usize,
+    },
+    /// Evaluate the subject, try the arms in order; `otherwise` when none matches.
+    Match {
+        subject: Expr,
+        arms: Vec<Arm>,
+        otherwise: usize,
+    },
+    Goto(BlockId),
+    Call(BlockId),
+    Return,
+    End,
+    Extract {
+        kind: ExtractKind,
+        from: Expr,
+        into: VarPath,
+        otherwise: BlockId,
+    },
+    Http(Box<ast::Http>, Option<BlockId>),
+    Notify(Template),
+    Log(Template),
+}
+
+/// An instruction and the source it came from (for error events).
+#[derive(Clone, Debug)]
+pub struct Op {
+    pub instr: Instr,
+    pub span: Span,
+}
+
+#[derive(Clone, Debug)]
+pub struct Block {
+    pub name: String,
+    pub scenario: usize,
+    pub file: FileId,
+    pub code: Vec<Op>,
+}
+
+/// The whole bot as flat code, indexed by [`BlockId`].
+#[derive(Clone, Debug, Default)]
+pub struct Code {
+    pub blocks: Vec<Block>,
+}
+
+impl Code {
+    /// Compiles every block of a checked program. Targets were resolved by the checker, so a
+    /// failed lookup here is a bug; it degrades to ending the run rather than panicking.
+    pub fn compile(program: &Program) -> Code {
+        let mut blocks = Vec::with_capacity(program.blocks.len());
+        for (i, info) in program.blocks.iter().enumerate() {
+            let scenario = &program.scenarios[info.scenario];
+            let mut c = Compiler {
+                program,
+                scenario: info.scenario,
+                code: Vec::new(),
+            };
+            if let Some(block) = program.block_ast(BlockId(i as u32)) {
+                c.stmts(&block.body);
+            }
+            c.code.push(Op {
+                instr: Instr::End,
+                span: info.span,
+            });
+            blocks.push(Block {
+                name: info.name.clone(),
+                scenario: info.scenario,
+                file: scenario.file,
+                code: c.code,
+            });
+        }
+        Code { blocks }
+    }
+}
+
+struct Compiler<'p> {
+    program: &'p Program,
+    scenario: usize,
+    code: Vec<Op>,
+}
+
+impl Compiler<'_> {
+    fn resolve(&self, target: &ast::Target) -> Option<BlockId> {
+        self.program.resolve(self.scenario, target)
+    }
+
+    fn emit(&mut self, instr: Instr, span: Span) -> usize {
+        self.code.push(Op { instr, span });
+        self.code.len() - 1
+    }
+
+    fn here(&self) -> usize {
+        self.code.len()
+    }
+
+    fn patch(&mut self, at: usize, to: usize) {
+        match &mut self.code[at].instr {
+            Instr::JumpUnless { to: t, .. } | Instr::Jump { to: t } => *t = to,
+            Instr::Match { otherwise, .. } => *otherwise = to,
+            _ => {}
+        }
+    }
+
+    fn jump_to(&mut self, target: &ast::Target, span: Span, make: fn(BlockId) -> Instr) {
+        match self.resolve(target) {
+            Some(id) => self.emit(make(id), span),
+            None => self.emit(Instr::End, span),
+        };
+    }
+
+    fn stmts(&mut self, stmts: &[ast::Stmt]) {
+        for stmt in stmts {
+            self.stmt(stmt);
+        }
+    }
+
+    fn stmt(&mut self, stmt: &ast::Stmt) {
+        let span = stmt.span;
+        match &stmt.kind {
+            StmtKind::Say { text, buttons } => {
+                let buttons = buttons
+                    .iter()
+                    .filter_map(|b| match &b.kind {
+                        ButtonKind::Text => Some(Button::Text(b.label.clone())),
+                        ButtonKind::Link(url) => Some(Button::Link(b.label.clone(), url.clone())),
+                        ButtonKind::Goto(t) => self
+                            .resolve(t)
+                            .map(|id| Button::Goto(b.label.clone(), id, t.block.name.clone())),
+                    })
+                    .collect();
+                self.emit(
+                    Instr::Say {
+                        text: text.clone(),
+                        buttons,
+                    },
+                    span,
+                );
+            }
+            StmtKind::Wait { into } => {
+                self.emit(Instr::Wait { into: into.clone() }, span);
+            }
+            StmtKind::Set { target, op, value } => {
+                let instr = Instr::Set {
+                    target: target.clone(),
+                    op: *op,
+                    value: value.clone(),
+                };
+                self.emit(instr, span);
+            }
+            StmtKind::Unset { target } => {
+                self.emit(
+                    Instr::Unset {
+                        target: target.clone(),
+                    },
+                    span,
+                );
+            }
+            StmtKind::If {
+                branches,
+                otherwise,
+            } => {
+                let mut exits = Vec::new();
+                for (cond, body) in branches {
+                    let test = self.emit(
+                        Instr::JumpUnless {
+                            cond: cond.clone(),
+                            to: 0,
+                        },
+                        cond.span,
+                    );
+                    self.stmts(body);
+                    exits.push(self.emit(Instr::Jump { to: 0 }, span));
+                    let next = self.here();
+                    self.patch(test, next);
+                }
+                if let Some(body) = otherwise {
+                    self.stmts(body);
+                }
+                let end = self.here();
+                for exit in exits {
+                    self.patch(exit, end);
+                }
+            }
+            StmtKind::Match {
+                subject,
+                arms,
+                otherwise,
+            } => {
+                let head = self.emit(
+                    Instr::Match {
+                        subject: subject.clone(),
+                        arms: Vec::new(),
+                        otherwise: 0,
+                    },
+                    subject.span,
+                );
+                let mut compiled = Vec::new();
+                let mut exits = Vec::new();
+                for arm in arms {
+                    compiled.push(Arm {
+                        patterns: arm.patterns.clone(),
+                        to: self.here(),
+                    });
+                    self.stmts(&arm.body);
+                    exits.push(self.emit(Instr::Jump { to: 0 }, arm.span));
+                }
+                let fallback = self.here();
+                if let Some(body) = otherwise {
+                    self.stmts(body);
+                }
+                let end = self.here();
+                for exit in exits {
+                    self.patch(exit, end);
+                }
+                if let Instr::Match {
+                    arms, otherwise, ..
+                } = &mut self.code[head].instr
+                {
+                    *arms = compiled;
+                    *otherwise = fallback;
+                }
+            }
+            StmtKind::Goto(t) => self.jump_to(t, span, Instr::Goto),
+            StmtKind::Call(t) => self.jump_to(t, span, Instr::Call),
+            StmtKind::Return => {
+                self.emit(Instr::Return, span);
+            }
+            StmtKind::End => {
+                self.emit(Instr::End, span);
+            }
+            StmtKind::Extract {
+                kind,
+                from,
+                into,
+                otherwise,
+            } => match self.resolve(otherwise) {
+                Some(id) => {
+                    let instr = Instr::Extract {
+                        kind: kind.clone(),
+                        from: from.clone(),
+                        into: into.clone(),
+                        otherwise: id,
+                    };
+                    self.emit(instr, span);
+                }
+                None => {
+                    self.emit(Instr::End, span);
+                }
+            },
+            StmtKind::Http(http) => {
+                let on_error = http.on_error.as_ref().and_then(|t| self.resolve(t));
+                self.emit(Instr::Http(http.clone(), on_error), span);
+            }
+            StmtKind::Notify(t) => {
+                self.emit(Instr::Notify(t.clone()), span);
+            }
+            StmtKind::Log(t) => {
+                self.emit(Instr::Log(t.clone()), span);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Sources;
+
+    fn code(text: &str) -> Code {
+        let sources = Sources::from_texts([("a.scn", text)]);
+        match crate::compile(&sources) {
+            Ok(program) => Code::compile(&program),
+            Err(d) => panic!("{d:#?}"),
+        }
+    }
+
+    fn shape(block: &Block) -> Vec<String> {
+        block
+            .code
+            .iter()
+            .map(|op| match &op.instr {
+                Instr::Say { .. } => "say".into(),
+                Instr::Wait { .. } => "wait".into(),
+                Instr::Set { .. } => "set".into(),
+                Instr::Unset { .. } => "unset".into(),
+                Instr::JumpUnless { to, .. } => format!("unless->{to}"),
+                Instr::Jump { to } => format!("jump->{to}"),
+                Instr::Match {
+                    arms, otherwise, ..
+                } => format!(
+                    "match[{}]else->{otherwise}",
+                    arms.iter()
+                        .map(|a| a.to.to_string())
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+                Instr::Goto(b) => format!("goto {}", b.0),
+                Instr::Call(b) => format!("call {}", b.0),
+                Instr::Return => "return".into(),
+                Instr::End => "end".into(),
+                Instr::Extract { otherwise, .. } => format!("extract else {}", otherwise.0),
+                Instr::Http(_, e) => format!("http {:?}", e.map(|b| b.0)),
+                Instr::Notify(_) => "notify".into(),
+                Instr::Log(_) => "log".into(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn if_elif_else_becomes_jumps() {
+        let c = code("on start goto a\nblock a {\n  if %x% == 1 { say 'one' } elif %x% == 2 { say 'two' } else { say 'many' }\n  wait\n}\n");
+        assert_eq!(
+            shape(&c.blocks[0]),
+            [
+                "unless->3",
+                "say",
+                "jump->7",
+                "unless->6",
+                "say",
+                "jump->7",
+                "say",
+                "wait",
+                "end"
+            ]
+        );
+    }
+
+    #[test]
+    fn match_arms_jump_to_their_code() {
+        let c = code("on start goto a\nblock a {\n  match %m% {\n    'a', 'b' => say 'x'\n    like 'c' => { say 'y'; goto b }\n    else => say 'z'\n  }\n}\nblock b { end }\n");
+        assert_eq!(
+            shape(&c.blocks[0]),
+            [
+                "match[1,3]else->6",
+                "say",
+                "jump->7",
+                "say",
+                "goto 1",
+                "jump->7",
+                "say",
+                "end"
+            ]
+        );
+    }
+}

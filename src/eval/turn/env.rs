@@ -1,0 +1,513 @@
+//! Expressions, templates and assignments against a session: variables are looked up in the
+//! order special → lambda parameter → temporary → user → preset → global; a missing one reads
+//! as Null (or "" in a template) and leaves a warning.
+
+use std::cmp::Ordering;
+use std::sync::Arc;
+
+use super::{fail, Env, Eval, Failure};
+use crate::syntax::ast::{
+    AssignOp, BinaryOp, Expr, ExprKind, LValue, Pattern, Scope, Template, TemplatePart, UnaryOp,
+    VarPath,
+};
+use crate::syntax::Span;
+use crate::value::{ops, Map, Value, ValueError};
+
+fn value_error<T>(span: Span, e: ValueError) -> Eval<T> {
+    fail(span, e.to_string())
+}
+
+/// Where an assignment to a variable name goes.
+enum Slot {
+    Temp,
+    User,
+    Global,
+}
+
+impl Env<'_> {
+    fn special(&self, name: &str) -> Option<Value> {
+        Some(match name {
+            "user_id" => Value::from(self.session.user_id.as_str()),
+            "user_name" => Value::from(self.session.user_name.as_str()),
+            "scenario" => match self.at {
+                Some((program, block)) => {
+                    Value::from(program.scenarios[program.block(block).scenario].id.as_str())
+                }
+                None => Value::Null,
+            },
+            "block" => match self.at {
+                Some((program, block)) => Value::from(program.block(block).name.as_str()),
+                None => Value::Null,
+            },
+            "message" | "ref" | "match" | "error" | "webhook" => self
+                .session
+                .specials
+                .get(name)
+                .cloned()
+                .unwrap_or(Value::Null),
+            _ => return None,
+        })
+    }
+
+    /// A variable's value, or `None` when it does not exist.
+    fn variable(&self, name: &str) -> Option<Value> {
+        if let Some((_, v)) = self.lambdas.iter().rev().find(|(n, _)| n == name) {
+            return Some(v.clone());
+        }
+        // Temporaries first: they are what loops read. The checker refuses assignments to
+        // special names, so no temporary can hide one.
+        if let Some(v) = self.session.temps.get(name) {
+            return Some(v.clone());
+        }
+        if let Some(v) = self.special(name) {
+            return Some(v);
+        }
+        self.session
+            .user
+            .get(name)
+            .or_else(|| self.session.presets.get(name))
+            .or_else(|| self.globals.vars.get(name))
+            .cloned()
+    }
+
+    /// `%a.b.0%`: the variable, then each segment as a key (or, on a List, an index).
+    fn path(&mut self, path: &VarPath) -> Option<Value> {
+        let mut value = match self.variable(&path.root.name) {
+            Some(v) => v,
+            None => {
+                self.warnings
+                    .push((format!("`%{}%` is not set", path.root.name), path.span));
+                return None;
+            }
+        };
+        for seg in &path.path {
+            match value.get_segment(&seg.name).cloned() {
+                Some(v) => value = v,
+                None => {
+                    self.warnings.push((
+                        format!("`%{}%` has no `{}`", shown(path), seg.name),
+                        path.span,
+                    ));
+                    return None;
+                }
+            }
+        }
+        Some(value)
+    }
+
+    /// Renders a template: holes are filled in as text, never substituted again.
+    pub(super) fn render(&mut self, t: &Template) -> Eval<String> {
+        if let [TemplatePart::Text(text)] = t.parts.as_slice() {
+            return Ok(text.clone());
+        }
+        let mut out = String::new();
+        for part in &t.parts {
+            match part {
+                TemplatePart::Text(text) => out.push_str(text),
+                TemplatePart::Var(path) => {
+                    if let Some(v) = self.path(path) {
+                        out.push_str(&v.render());
+                    }
+                }
+                TemplatePart::Expr(e) => {
+                    let v = self.eval(e)?;
+                    out.push_str(&v.render());
+                }
+            }
+            if out.len() > crate::value::MAX_STRING_BYTES {
+                return value_error(t.span, ValueError::TooLarge(crate::value::Limit::String));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) fn eval(&mut self, e: &Expr) -> Eval<Value> {
+        match &e.kind {
+            ExprKind::Null | ExprKind::Invalid => Ok(Value::Null),
+            ExprKind::Bool(b) => Ok(Value::Bool(*b)),
+            ExprKind::Number(text) => match crate::value::Number::parse(text) {
+                Some(n) => Ok(Value::Number(n)),
+                None => fail(e.span, format!("`{text}` is not a number")),
+            },
+            ExprKind::Str(t) => Ok(Value::from(self.render(t)?)),
+            ExprKind::List(items) => {
+                let mut out = Vec::with_capacity(items.len());
+                for item in items {
+                    out.push(self.eval(item)?);
+                }
+                Value::list(out).or_else(|err| value_error(e.span, err))
+            }
+            ExprKind::Dict(entries) => {
+                let mut map = Map::with_capacity(entries.len());
+                for (k, v) in entries {
+                    let key = self.eval(k)?.render().into_owned();
+                    let value = self.eval(v)?;
+                    map.insert(Arc::from(key), value);
+                }
+                Value::dict(map).or_else(|err| value_error(e.span, err))
+            }
+            ExprKind::Var(path) => Ok(self.path(path).unwrap_or(Value::Null)),
+            ExprKind::Name(name) => {
+                match self.lambdas.iter().rev().find(|(n, _)| *n == name.name) {
+                    Some((_, v)) => Ok(v.clone()),
+                    None => fail(name.span, format!("unknown name `{}`", name.name)),
+                }
+            }
+            ExprKind::Regex(r) => Ok(Value::from(r.pattern.as_str())),
+            ExprKind::Unary(op, x) => {
+                let v = self.eval(x)?;
+                match op {
+                    UnaryOp::Not => Ok(Value::Bool(!v.truthy())),
+                    UnaryOp::Neg => ops::neg(&v).or_else(|err| value_error(e.span, err)),
+                }
+            }
+            ExprKind::Binary(op, a, b) => self.binary(*op, a, b, e.span),
+            ExprKind::Cond {
+                cond,
+                then,
+                otherwise,
+            } => {
+                if self.eval(cond)?.truthy() {
+                    self.eval(then)
+                } else {
+                    self.eval(otherwise)
+                }
+            }
+            ExprKind::Call { func, args, .. } => self.call(&func.name, args, e.span),
+            ExprKind::Index(x, i) => {
+                let v = self.eval(x)?;
+                let i = self.eval(i)?;
+                match v.index(&i) {
+                    Ok(found) => Ok(found.unwrap_or(Value::Null)),
+                    Err(err) => value_error(e.span, err),
+                }
+            }
+            ExprKind::Member(x, key) => {
+                let v = self.eval(x)?;
+                Ok(v.get_segment(&key.name).cloned().unwrap_or(Value::Null))
+            }
+            ExprKind::Lambda { .. } => fail(e.span, "a lambda can only be passed to a function"),
+        }
+    }
+
+    fn binary(&mut self, op: BinaryOp, a: &Expr, b: &Expr, span: Span) -> Eval<Value> {
+        // `and`/`or` short-circuit and return the operand that decided, as in Python.
+        match op {
+            BinaryOp::And => {
+                let l = self.eval(a)?;
+                return if l.truthy() { self.eval(b) } else { Ok(l) };
+            }
+            BinaryOp::Or => {
+                let l = self.eval(a)?;
+                return if l.truthy() { Ok(l) } else { self.eval(b) };
+            }
+            BinaryOp::Matches => {
+                let subject = self.eval(a)?.render().into_owned();
+                let regex = match &b.kind {
+                    ExprKind::Regex(r) => crate::check::compile_regex(r),
+                    _ => {
+                        let pattern = self.eval(b)?.render().into_owned();
+                        crate::check::build_regex(&pattern, "")
+                    }
+                };
+                let regex = match regex {
+                    Ok(r) => r,
+                    Err(msg) => return fail(b.span, format!("invalid regex: {msg}")),
+                };
+                return Ok(Value::Bool(self.regex_match(&regex, &subject)));
+            }
+            _ => {}
+        }
+        let l = self.eval(a)?;
+        let r = self.eval(b)?;
+        let result = match op {
+            BinaryOp::Add => ops::add(&l, &r),
+            BinaryOp::Sub => ops::sub(&l, &r),
+            BinaryOp::Mul => ops::mul(&l, &r),
+            BinaryOp::Div => ops::div(&l, &r),
+            BinaryOp::FloorDiv => ops::floor_div(&l, &r),
+            BinaryOp::Pow => ops::pow(&l, &r),
+            BinaryOp::Eq => Ok(Value::Bool(ops::eq(&l, &r))),
+            BinaryOp::Ne => Ok(Value::Bool(!ops::eq(&l, &r))),
+            BinaryOp::Lt => ops::compare(&l, &r).map(|o| Value::Bool(o == Ordering::Less)),
+            BinaryOp::Le => ops::compare(&l, &r).map(|o| Value::Bool(o != Ordering::Greater)),
+            BinaryOp::Gt => ops::compare(&l, &r).map(|o| Value::Bool(o == Ordering::Greater)),
+            BinaryOp::Ge => ops::compare(&l, &r).map(|o| Value::Bool(o != Ordering::Less)),
+            BinaryOp::In => ops::contains(&l, &r).map(Value::Bool),
+            BinaryOp::NotIn => ops::contains(&l, &r).map(|c| Value::Bool(!c)),
+            BinaryOp::Like => Ok(Value::Bool(ops::like(&l, &r))),
+            BinaryOp::And | BinaryOp::Or | BinaryOp::Matches => Ok(Value::Null),
+        };
+        result.or_else(|err| value_error(span, err))
+    }
+
+    /// Searches `subject`; on a match, its named groups become `%match%`.
+    pub(super) fn regex_match(&mut self, re: &regex::Regex, subject: &str) -> bool {
+        match re.captures(subject) {
+            Some(caps) => {
+                self.session
+                    .specials
+                    .insert("match".into(), super::named_groups(re, &caps));
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(super) fn pattern_matches(&mut self, value: &Value, pattern: &Pattern) -> Eval<bool> {
+        Ok(match pattern {
+            Pattern::Text(t) => {
+                let expected = self.render(t)?;
+                super::normalize(&value.render()) == super::normalize(&expected)
+            }
+            Pattern::Number(text, span) => match crate::value::Number::parse(text) {
+                Some(n) => ops::eq(value, &Value::Number(n)),
+                None => return fail(*span, format!("`{text}` is not a number")),
+            },
+            Pattern::Regex(r) => match crate::check::compile_regex(r) {
+                Ok(re) => self.regex_match(&re, &value.render()),
+                Err(msg) => return fail(r.span, format!("invalid regex: {msg}")),
+            },
+            Pattern::Like(t) => {
+                let expected = self.render(t)?;
+                ops::like_text(&value.render(), &expected)
+            }
+        })
+    }
+
+    fn call(&mut self, name: &str, args: &[Expr], span: Span) -> Eval<Value> {
+        // Functions taking a lambda evaluate it per element here; the rest get plain values.
+        if let Some(result) = self.call_with_lambda(name, args, span) {
+            return result;
+        }
+        let mut values = Vec::with_capacity(args.len());
+        for a in args {
+            values.push(self.eval(a)?);
+        }
+        crate::eval::functions::call(name, &values, &mut self.cx)
+            .map_err(|message| Box::new(Failure { message, span }))
+    }
+
+    fn call_with_lambda(&mut self, name: &str, args: &[Expr], span: Span) -> Option<Eval<Value>> {
+        let (first, rest) = args.split_first()?;
+        let (lambda, extra) = rest.split_first()?;
+        let ExprKind::Lambda { params, body } = &lambda.kind else {
+            return None;
+        };
+        if !matches!(name, "map" | "filter" | "reduce" | "sorted") {
+            return None;
+        }
+        let params: Vec<String> = params.iter().map(|p| p.name.clone()).collect();
+        Some((|| {
+            let subject = self.eval(first)?;
+            let items: Vec<(Value, Value)> = match &subject {
+                Value::List(xs) => xs.iter().map(|x| (x.clone(), Value::Null)).collect(),
+                Value::Dict(d) => d
+                    .iter()
+                    .map(|(k, v)| (Value::from(k.clone()), v.clone()))
+                    .collect(),
+                other => {
+                    return fail(
+                        first.span,
+                        format!("`{name}` needs a list, not a {}", other.type_name()),
+                    )
+                }
+            };
+            let two = params.len() >= 2;
+            match name {
+                "map" | "filter" | "sorted" => {
+                    let mut out = Vec::with_capacity(items.len());
+                    let mut keys = Vec::new();
+                    for (x, v) in items {
+                        let r = if two && matches!(subject, Value::Dict(_)) {
+                            self.apply(&params, &[x.clone(), v.clone()], body)?
+                        } else {
+                            self.apply(&params, std::slice::from_ref(&x), body)?
+                        };
+                        match name {
+                            "map" => out.push(r),
+                            "filter" => {
+                                if r.truthy() {
+                                    out.push(if matches!(subject, Value::Dict(_)) {
+                                        Value::list(vec![x, v]).unwrap_or_default()
+                                    } else {
+                                        x
+                                    });
+                                }
+                            }
+                            _ => {
+                                keys.push(r);
+                                out.push(x);
+                            }
+                        }
+                    }
+                    if name == "sorted" {
+                        let mut pairs: Vec<(Value, Value)> = keys.into_iter().zip(out).collect();
+                        let mut error = None;
+                        pairs.sort_by(|(a, _), (b, _)| match ops::compare(a, b) {
+                            Ok(o) => o,
+                            Err(e) => {
+                                error.get_or_insert(e);
+                                Ordering::Equal
+                            }
+                        });
+                        if let Some(e) = error {
+                            return value_error(span, e);
+                        }
+                        out = pairs.into_iter().map(|(_, x)| x).collect();
+                    }
+                    Value::list(out).or_else(|err| value_error(span, err))
+                }
+                _ => {
+                    let mut acc = match extra.first() {
+                        Some(init) => self.eval(init)?,
+                        None => Value::Null,
+                    };
+                    let mut started = !extra.is_empty();
+                    for (x, _) in items {
+                        if started {
+                            acc = self.apply(&params, &[acc, x], body)?;
+                        } else {
+                            acc = x;
+                            started = true;
+                        }
+                    }
+                    Ok(acc)
+                }
+            }
+        })())
+    }
+
+    fn apply(&mut self, params: &[String], args: &[Value], body: &Expr) -> Eval<Value> {
+        let depth = self.lambdas.len();
+        for (p, a) in params.iter().zip(args) {
+            self.lambdas.push((p.clone(), a.clone()));
+        }
+        let result = self.eval(body);
+        self.lambdas.truncate(depth);
+        result
+    }
+
+    fn slot(&self, name: &str) -> Slot {
+        // Declared variables never live among the temporaries: an existing temporary needs no
+        // look-up in the declarations.
+        if self.session.temps.contains_key(name) {
+            return Slot::Temp;
+        }
+        match self.decls.and_then(|d| d.get(name)).map(|d| d.scope) {
+            Some(Scope::User) => Slot::User,
+            Some(Scope::Global) => Slot::Global,
+            None if !self.session.temps.contains_key(name)
+                && self.session.presets.contains_key(name) =>
+            {
+                Slot::User
+            }
+            None => Slot::Temp,
+        }
+    }
+
+    /// The keys below the variable: `%d.a%[%k%]` → `["a", k]`.
+    fn target_keys(&mut self, target: &LValue) -> Eval<Vec<Value>> {
+        let mut keys: Vec<Value> = target
+            .var
+            .path
+            .iter()
+            .map(|s| Value::from(s.name.as_str()))
+            .collect();
+        for i in &target.index {
+            keys.push(self.eval(i)?);
+        }
+        Ok(keys)
+    }
+
+    /// `set TARGET OP= value`: missing dictionaries along the path are created.
+    pub(super) fn assign(&mut self, target: &LValue, op: AssignOp, value: Value) -> Eval<()> {
+        let name = target.var.root.name.as_str();
+        let keys = self.target_keys(target)?;
+        let value = if op == AssignOp::Set {
+            value
+        } else {
+            let current = self.read_target(target, &keys).unwrap_or(Value::Null);
+            let current = if current.is_null() && matches!(op, AssignOp::Add | AssignOp::Sub) {
+                Value::from(0i64)
+            } else {
+                current
+            };
+            let result = match op {
+                AssignOp::Add => ops::add(&current, &value),
+                AssignOp::Sub => ops::sub(&current, &value),
+                AssignOp::Mul => ops::mul(&current, &value),
+                AssignOp::Div => ops::div(&current, &value),
+                AssignOp::Set => Ok(value),
+            };
+            result.or_else(|err| value_error(target.span, err))?
+        };
+        let slot = self.slot(name);
+        let vars = match slot {
+            Slot::Temp => &mut self.session.temps,
+            Slot::User => {
+                if self.session.presets.contains_key(name) && !self.session.user.contains_key(name)
+                {
+                    &mut self.session.presets
+                } else {
+                    &mut self.session.user
+                }
+            }
+            Slot::Global => &mut self.globals.vars,
+        };
+        if keys.is_empty() {
+            // Replace in place when it exists: no new key to allocate on the hot path.
+            match vars.get_mut(name) {
+                Some(slot) => *slot = value,
+                None => {
+                    vars.insert(name.to_string(), value);
+                }
+            }
+            return Ok(());
+        }
+        if !vars.contains_key(name) {
+            vars.insert(name.to_string(), Value::Null);
+        }
+        let Some(root) = vars.get_mut(name) else {
+            return Ok(());
+        };
+        root.set_in(&keys, value)
+            .or_else(|err| value_error(target.span, err))
+    }
+
+    fn read_target(&self, target: &LValue, keys: &[Value]) -> Option<Value> {
+        let mut v = self.variable(&target.var.root.name)?;
+        for k in keys {
+            v = v.index(k).ok()??;
+        }
+        Some(v)
+    }
+
+    /// `unset %x%` or `unset %d.key%`.
+    pub(super) fn unset(&mut self, target: &LValue) -> Eval<()> {
+        let name = target.var.root.name.as_str();
+        let keys = self.target_keys(target)?;
+        let vars = match self.slot(name) {
+            Slot::Temp => &mut self.session.temps,
+            Slot::User => &mut self.session.user,
+            Slot::Global => &mut self.globals.vars,
+        };
+        if keys.is_empty() {
+            vars.shift_remove(name);
+        } else if let Some(root) = vars.get_mut(name) {
+            root.remove_in(&keys)
+                .or_else(|err| value_error(target.span, err))?;
+        }
+        Ok(())
+    }
+}
+
+/// `%x.name%` shown back to the user in warnings.
+fn shown(path: &VarPath) -> String {
+    let mut s = path.root.name.clone();
+    for seg in &path.path {
+        s.push('.');
+        s.push_str(&seg.name);
+    }
+    s
+}

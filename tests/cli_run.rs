@@ -1,0 +1,224 @@
+//! `scenarist run` through the real binary: input from stdin, events out, flags, state files
+//! and exit statuses (CLI.md).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn run(args: &[&str], input: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scenarist"))
+        .arg("run")
+        .args(args)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(input.as_bytes())
+            .expect("stdin accepts input");
+    }
+    child.wait_with_output().expect("the binary finishes")
+}
+
+fn scratch(name: &str, text: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("scenarist-cli-run-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join(format!("{name}.scn"));
+    std::fs::write(&path, text).expect("write bot");
+    path
+}
+
+fn out(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn err(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+const GREETER: &str = r#"user %visits% = 0
+on start goto hello
+on message "again" goto hello
+block hello {
+  set %visits% += 1
+  say "Hi %user_name%, visit %visits%. Token %token%." {
+    button "More"
+    button "Stop" goto stop
+    link "Site" "https://example.com"
+  }
+  wait -> %answer%
+  say "You said %answer%."
+}
+block stop { say "Stopped." }
+"#;
+
+#[test]
+fn conversation_from_stdin_reads_like_a_chat() {
+    let bot = scratch("greeter", GREETER);
+    let o = run(
+        &[
+            bot.to_str().unwrap_or_default(),
+            "--user-name",
+            "Ann",
+            "--var",
+            "token=abc",
+        ],
+        "hi\nMore\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert_eq!(
+        out(&o),
+        "> hi\nHi Ann, visit 1. Token abc.\n[More] [Stop] [Site ↗]\n> More\nYou said More.\n"
+    );
+}
+
+#[test]
+fn json_lines_follow_the_event_schema() {
+    let bot = scratch("json", GREETER);
+    let o = run(
+        &[
+            bot.to_str().unwrap_or_default(),
+            "--json",
+            "--var",
+            "token=1",
+        ],
+        "hi\nStop\n",
+    );
+    assert_eq!(o.status.code(), Some(0));
+    let lines: Vec<serde_json::Value> = out(&o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    let types: Vec<&str> = lines.iter().filter_map(|v| v["type"].as_str()).collect();
+    assert_eq!(
+        types,
+        ["input", "message", "wait", "input", "message", "end"]
+    );
+    assert_eq!(
+        lines[1]["buttons"][1],
+        serde_json::json!({"kind": "goto", "label": "Stop", "target": "stop"})
+    );
+    assert_eq!(lines[1]["buttons"][2]["url"], "https://example.com");
+    assert_eq!(lines[4]["text"], "Stopped.");
+}
+
+#[test]
+fn secrets_never_show() {
+    let bot = scratch("secret", GREETER);
+    let o = run(
+        &[
+            bot.to_str().unwrap_or_default(),
+            "--json",
+            "--secret",
+            "token=hunter2",
+        ],
+        "hi\n",
+    );
+    assert!(!out(&o).contains("hunter2"), "{}", out(&o));
+    assert!(out(&o).contains("Token ***."), "{}", out(&o));
+}
+
+#[test]
+fn state_continues_the_conversation_across_invocations() {
+    let bot = scratch("state", GREETER);
+    let state = bot.with_extension("state.json");
+    let _ = std::fs::remove_file(&state);
+    let args = [
+        bot.to_str().unwrap_or_default(),
+        "--state",
+        state.to_str().unwrap_or_default(),
+        "--var",
+        "token=t",
+    ];
+    let first = run(&args, "hi\n");
+    assert_eq!(first.status.code(), Some(0), "{}", err(&first));
+    let second = run(&args, "fine\nagain\n");
+    assert_eq!(second.status.code(), Some(0), "{}", err(&second));
+    assert!(
+        out(&second).starts_with("> fine\nYou said fine.\n> again\nHi User, visit 2."),
+        "{}",
+        out(&second)
+    );
+}
+
+#[test]
+fn a_foreign_state_file_is_a_clear_error() {
+    let bot = scratch("foreign", GREETER);
+    let state = bot.with_extension("json");
+    std::fs::write(&state, "{\"not\": \"ours\"}").expect("write");
+    let o = run(
+        &[
+            bot.to_str().unwrap_or_default(),
+            "--state",
+            state.to_str().unwrap_or_default(),
+        ],
+        "hi\n",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        err(&o).contains("is not a scenarist state file"),
+        "{}",
+        err(&o)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&state).unwrap_or_default(),
+        "{\"not\": \"ours\"}",
+        "left untouched"
+    );
+    std::fs::write(&state, "garbage").expect("write");
+    let o = run(
+        &[
+            bot.to_str().unwrap_or_default(),
+            "--state",
+            state.to_str().unwrap_or_default(),
+        ],
+        "hi\n",
+    );
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn runtime_errors_exit_3_and_name_the_place() {
+    let bot = scratch(
+        "div",
+        "on start goto a\nblock a {\n  wait\n  set %x% = 10 / %message%\n  say \"%x%\"\n}\n",
+    );
+    let o = run(&[bot.to_str().unwrap_or_default()], "hi\n0\n");
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    assert!(
+        err(&o).contains("div.scn:4:13: division by zero"),
+        "{}",
+        err(&o)
+    );
+    let ok = run(&[bot.to_str().unwrap_or_default()], "hi\n4\n");
+    assert_eq!(ok.status.code(), Some(0));
+    assert!(out(&ok).contains("2.5"), "{}", out(&ok));
+}
+
+#[test]
+fn bots_with_errors_exit_1_and_usage_errors_exit_2() {
+    let bad = scratch("bad", "on start goto nowhere\n");
+    let o = run(&[bad.to_str().unwrap_or_default()], "");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(err(&o).contains("scn::unknown-block"), "{}", err(&o));
+    let o = run(&["/no/such/bot.scn"], "");
+    assert_eq!(o.status.code(), Some(2));
+    let ok = scratch("okvar", GREETER);
+    let o = run(
+        &[ok.to_str().unwrap_or_default(), "--var", "no-equals-sign"],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn the_quiz_example_plays_through() {
+    let quiz = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/quiz");
+    let o = run(&[quiz], "hi\nLet's go!\nMercury\n");
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(out(&o).contains("Correct!"), "{}", out(&o));
+    assert!(out(&o).contains("Question 2 of 5"), "{}", out(&o));
+}
