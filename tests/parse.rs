@@ -7,7 +7,7 @@ fn sx(e: &Expr) -> String {
     match &e.kind {
         ExprKind::Null => "null".into(),
         ExprKind::Bool(b) => b.to_string(),
-        ExprKind::Number(n) => n.clone(),
+        ExprKind::Number(n) => n.to_string(),
         ExprKind::Str(t) => tpl(t),
         ExprKind::List(xs) => format!("[{}]", xs.iter().map(sx).collect::<Vec<_>>().join(" ")),
         ExprKind::Dict(kv) => format!(
@@ -163,7 +163,7 @@ fn postfix_calls_indexes_and_keys() {
 fn literals() {
     assert_eq!(
         e("[1, 2.5, 1e3, 'a', \"b\", true, False, None, null]"),
-        "[1 2.5 1e3 \"a\" \"b\" true false null null]"
+        "[1 2.5 1000 \"a\" \"b\" true false null null]"
     );
     assert_eq!(
         e("{'a': 1, \"b\": [1, {}], %k%: 2}"),

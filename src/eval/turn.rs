@@ -391,7 +391,30 @@ impl<'r> Turn<'r> {
         self.events.push(event);
     }
 
+    /// One instruction. The ones loops run are handled here; the rest in
+    /// [`Turn::step_rest`], which keeps this function's frame small.
     fn step(&mut self, block: BlockId, instr: &Instr) -> Eval<Next> {
+        Ok(match instr {
+            Instr::Set { target, op, value } => {
+                let v = self.env.eval(value)?;
+                self.env.assign(target, *op, v)?;
+                Next::Continue
+            }
+            Instr::JumpUnless { cond, to } => {
+                if self.env.eval(cond)?.truthy() {
+                    Next::Continue
+                } else {
+                    Next::Jump(*to)
+                }
+            }
+            Instr::Jump { to } => Next::Jump(*to),
+            Instr::Goto(to) => Next::Goto(*to),
+            _ => return self.step_rest(block, instr),
+        })
+    }
+
+    #[inline(never)]
+    fn step_rest(&mut self, block: BlockId, instr: &Instr) -> Eval<Next> {
         Ok(match instr {
             Instr::Say { text, buttons } => {
                 let text = self.env.render(text)?;

@@ -390,8 +390,9 @@ pub enum CallStyle {
 pub enum ExprKind {
     Null,
     Bool(bool),
-    /// A number literal exactly as written (`42`, `3.14`, `1e3`).
-    Number(String),
+    /// A number literal (`42`, `3.14`, `1e3`), parsed once here rather than at every
+    /// evaluation.
+    Number(crate::value::Number),
     Str(Template),
     List(Vec<Expr>),
     Dict(Vec<(Expr, Expr)>),

@@ -1095,7 +1095,18 @@ impl Lower {
                 "false" | "False" => ExprKind::Bool(false),
                 _ => ExprKind::Null,
             },
-            Rule::number => ExprKind::Number(pair.as_str().to_string()),
+            Rule::number => match crate::value::Number::parse(pair.as_str()) {
+                Some(n) => ExprKind::Number(n),
+                None => {
+                    let e = self.error(
+                        Code::InvalidNumber,
+                        span,
+                        format!("`{}` is not a number scenarist can hold", pair.as_str()),
+                    );
+                    e.label = "invalid number".into();
+                    ExprKind::Invalid
+                }
+            },
             Rule::string => ExprKind::Str(self.template(pair)),
             Rule::regex => ExprKind::Regex(self.regex(pair)),
             Rule::var => ExprKind::Var(self.var(pair)),

@@ -121,14 +121,23 @@ impl Env<'_> {
         Ok(out)
     }
 
+    /// Evaluates an expression. The arms loops live on are kept here; the rest sit in
+    /// [`Env::eval_rest`] so that this function's frame stays small.
     pub(super) fn eval(&mut self, e: &Expr) -> Eval<Value> {
+        match &e.kind {
+            ExprKind::Number(n) => Ok(Value::Number(n.clone())),
+            ExprKind::Var(path) => Ok(self.path(path).unwrap_or(Value::Null)),
+            ExprKind::Binary(op, a, b) => self.binary(*op, a, b, e.span),
+            _ => self.eval_rest(e),
+        }
+    }
+
+    #[inline(never)]
+    fn eval_rest(&mut self, e: &Expr) -> Eval<Value> {
         match &e.kind {
             ExprKind::Null | ExprKind::Invalid => Ok(Value::Null),
             ExprKind::Bool(b) => Ok(Value::Bool(*b)),
-            ExprKind::Number(text) => match crate::value::Number::parse(text) {
-                Some(n) => Ok(Value::Number(n)),
-                None => fail(e.span, format!("`{text}` is not a number")),
-            },
+            ExprKind::Number(n) => Ok(Value::Number(n.clone())),
             ExprKind::Str(t) => Ok(Value::from(self.render(t)?)),
             ExprKind::List(items) => {
                 let mut out = Vec::with_capacity(items.len());
@@ -201,21 +210,7 @@ impl Env<'_> {
                 let l = self.eval(a)?;
                 return if l.truthy() { Ok(l) } else { self.eval(b) };
             }
-            BinaryOp::Matches => {
-                let subject = self.eval(a)?.render().into_owned();
-                let regex = match &b.kind {
-                    ExprKind::Regex(r) => crate::check::compile_regex(r),
-                    _ => {
-                        let pattern = self.eval(b)?.render().into_owned();
-                        crate::check::build_regex(&pattern, "")
-                    }
-                };
-                let regex = match regex {
-                    Ok(r) => r,
-                    Err(msg) => return fail(b.span, format!("invalid regex: {msg}")),
-                };
-                return Ok(Value::Bool(self.regex_match(&regex, &subject)));
-            }
+            BinaryOp::Matches => return self.matches(a, b),
             _ => {}
         }
         let l = self.eval(a)?;
@@ -239,6 +234,23 @@ impl Env<'_> {
             BinaryOp::And | BinaryOp::Or | BinaryOp::Matches => Ok(Value::Null),
         };
         result.or_else(|err| value_error(span, err))
+    }
+
+    /// `a matches /re/` (or a pattern given as a string).
+    #[inline(never)]
+    fn matches(&mut self, a: &Expr, b: &Expr) -> Eval<Value> {
+        let subject = self.eval(a)?.render().into_owned();
+        let regex = match &b.kind {
+            ExprKind::Regex(r) => crate::check::compile_regex(r),
+            _ => {
+                let pattern = self.eval(b)?.render().into_owned();
+                crate::check::build_regex(&pattern, "")
+            }
+        };
+        match regex {
+            Ok(re) => Ok(Value::Bool(self.regex_match(&re, &subject))),
+            Err(msg) => fail(b.span, format!("invalid regex: {msg}")),
+        }
     }
 
     /// Searches `subject`; on a match, its named groups become `%match%`.
@@ -275,6 +287,7 @@ impl Env<'_> {
         })
     }
 
+    #[inline(never)]
     fn call(&mut self, name: &str, args: &[Expr], span: Span) -> Eval<Value> {
         // Functions taking a lambda evaluate it per element here; the rest get plain values.
         if let Some(result) = self.call_with_lambda(name, args, span) {
@@ -423,24 +436,19 @@ impl Env<'_> {
     /// `set TARGET OP= value`: missing dictionaries along the path are created.
     pub(super) fn assign(&mut self, target: &LValue, op: AssignOp, value: Value) -> Eval<()> {
         let name = target.var.root.name.as_str();
+        // The hot path of loops: a whole temporary that already exists, updated in place.
+        if target.var.path.is_empty() && target.index.is_empty() {
+            if let Some(slot) = self.session.temps.get_mut(name) {
+                *slot = combine(op, slot, value).or_else(|err| value_error(target.span, err))?;
+                return Ok(());
+            }
+        }
         let keys = self.target_keys(target)?;
         let value = if op == AssignOp::Set {
             value
         } else {
             let current = self.read_target(target, &keys).unwrap_or(Value::Null);
-            let current = if current.is_null() && matches!(op, AssignOp::Add | AssignOp::Sub) {
-                Value::from(0i64)
-            } else {
-                current
-            };
-            let result = match op {
-                AssignOp::Add => ops::add(&current, &value),
-                AssignOp::Sub => ops::sub(&current, &value),
-                AssignOp::Mul => ops::mul(&current, &value),
-                AssignOp::Div => ops::div(&current, &value),
-                AssignOp::Set => Ok(value),
-            };
-            result.or_else(|err| value_error(target.span, err))?
+            combine(op, &current, value).or_else(|err| value_error(target.span, err))?
         };
         let slot = self.slot(name);
         let vars = match slot {
@@ -499,6 +507,24 @@ impl Env<'_> {
                 .or_else(|err| value_error(target.span, err))?;
         }
         Ok(())
+    }
+}
+
+/// The new value of `set x OP= value`; a missing (Null) `x` counts as 0 for `+=` and `-=`.
+fn combine(op: AssignOp, current: &Value, value: Value) -> Result<Value, ValueError> {
+    let zero;
+    let current = if current.is_null() && matches!(op, AssignOp::Add | AssignOp::Sub) {
+        zero = Value::from(0i64);
+        &zero
+    } else {
+        current
+    };
+    match op {
+        AssignOp::Set => Ok(value),
+        AssignOp::Add => ops::add(current, &value),
+        AssignOp::Sub => ops::sub(current, &value),
+        AssignOp::Mul => ops::mul(current, &value),
+        AssignOp::Div => ops::div(current, &value),
     }
 }
 
