@@ -133,6 +133,7 @@ mod tests {
             root,
             path: Vec::new(),
             span: Span::default(),
+            slot: None,
         })
     }
 

@@ -3,10 +3,13 @@
 //! anywhere — inside an `if`, a `match` arm or a called block — without a saved tree path.
 //! Every block, scenario and button target is resolved to a [`BlockId`] here.
 
-use crate::check::{BlockId, Program};
+use std::collections::HashMap;
+
+use crate::check::{is_special, BlockId, Program};
 use crate::diagnostic::FileId;
 use crate::syntax::ast::{
-    self, AssignOp, ButtonKind, Expr, ExtractKind, LValue, Pattern, StmtKind, Template, VarPath,
+    self, AssignOp, ButtonKind, Expr, ExprKind, ExtractKind, LValue, Pattern, StmtKind, Template,
+    TemplatePart, VarPath,
 };
 use crate::syntax::Span;
 
@@ -90,6 +93,10 @@ pub struct Block {
 #[derive(Clone, Debug, Default)]
 pub struct Code {
     pub blocks: Vec<Block>,
+    /// Names of the temporary variables, by slot.
+    pub slots: Vec<String>,
+    /// Slot of each temporary variable name.
+    pub slot_of: HashMap<String, u32>,
 }
 
 impl Code {
@@ -118,7 +125,157 @@ impl Code {
                 code: c.code,
             });
         }
-        Code { blocks }
+        let mut slots = Slots {
+            program,
+            names: Vec::new(),
+            index: HashMap::new(),
+        };
+        for block in &mut blocks {
+            for op in &mut block.code {
+                slots.instr(&mut op.instr);
+            }
+        }
+        Code {
+            blocks,
+            slots: slots.names,
+            slot_of: slots.index,
+        }
+    }
+}
+
+/// Gives every temporary variable (neither declared `user`/`global` nor special) a slot and
+/// writes it into each `%var%` of the code.
+struct Slots<'p> {
+    program: &'p Program,
+    names: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl Slots<'_> {
+    fn var(&mut self, v: &mut VarPath) {
+        let name = &v.root.name;
+        if is_special(name) || self.program.declarations.contains_key(name) {
+            return;
+        }
+        let next = self.names.len() as u32;
+        let slot = *self.index.entry(name.clone()).or_insert_with(|| {
+            self.names.push(name.clone());
+            next
+        });
+        v.slot = Some(slot);
+    }
+
+    fn template(&mut self, t: &mut Template) {
+        for part in &mut t.parts {
+            match part {
+                TemplatePart::Var(v) => self.var(v),
+                TemplatePart::Expr(e) => self.expr(e),
+                TemplatePart::Text(_) => {}
+            }
+        }
+    }
+
+    fn expr(&mut self, e: &mut Expr) {
+        match &mut e.kind {
+            ExprKind::Var(v) => self.var(v),
+            ExprKind::Str(t) => self.template(t),
+            ExprKind::List(xs) => xs.iter_mut().for_each(|x| self.expr(x)),
+            ExprKind::Dict(kv) => kv.iter_mut().for_each(|(k, v)| {
+                self.expr(k);
+                self.expr(v);
+            }),
+            ExprKind::Unary(_, x) | ExprKind::Member(x, _) => self.expr(x),
+            ExprKind::Binary(_, a, b) | ExprKind::Index(a, b) => {
+                self.expr(a);
+                self.expr(b);
+            }
+            ExprKind::Cond {
+                cond,
+                then,
+                otherwise,
+            } => {
+                self.expr(cond);
+                self.expr(then);
+                self.expr(otherwise);
+            }
+            ExprKind::Call { args, .. } => args.iter_mut().for_each(|x| self.expr(x)),
+            ExprKind::Lambda { body, .. } => self.expr(body),
+            ExprKind::Null
+            | ExprKind::Bool(_)
+            | ExprKind::Number(_)
+            | ExprKind::Name(_)
+            | ExprKind::Regex(_)
+            | ExprKind::Invalid => {}
+        }
+    }
+
+    fn lvalue(&mut self, l: &mut LValue) {
+        self.var(&mut l.var);
+        l.index.iter_mut().for_each(|x| self.expr(x));
+    }
+
+    fn instr(&mut self, instr: &mut Instr) {
+        match instr {
+            Instr::Say { text, buttons } => {
+                self.template(text);
+                for b in buttons {
+                    match b {
+                        Button::Text(l) | Button::Goto(l, ..) => self.template(l),
+                        Button::Link(l, u) => {
+                            self.template(l);
+                            self.template(u);
+                        }
+                    }
+                }
+            }
+            Instr::Wait { into } => {
+                if let Some(v) = into {
+                    self.var(v);
+                }
+            }
+            Instr::Set { target, value, .. } => {
+                self.lvalue(target);
+                self.expr(value);
+            }
+            Instr::Unset { target } => self.lvalue(target),
+            Instr::JumpUnless { cond, .. } => self.expr(cond),
+            Instr::Match { subject, arms, .. } => {
+                self.expr(subject);
+                for arm in arms {
+                    for p in &mut arm.patterns {
+                        if let Pattern::Text(t) | Pattern::Like(t) = p {
+                            self.template(t);
+                        }
+                    }
+                }
+            }
+            Instr::Extract { from, into, .. } => {
+                self.expr(from);
+                self.var(into);
+            }
+            Instr::Http(http, _) => {
+                self.template(&mut http.url);
+                for h in &mut http.headers {
+                    self.template(&mut h.value);
+                }
+                for q in &mut http.query {
+                    self.expr(&mut q.value);
+                }
+                match &mut http.body {
+                    Some((ast::HttpBody::Form(e) | ast::HttpBody::Json(e), _)) => self.expr(e),
+                    Some((ast::HttpBody::Text(t), _)) => self.template(t),
+                    None => {}
+                }
+                for v in [&mut http.body_to, &mut http.status_to, &mut http.headers_to]
+                    .into_iter()
+                    .flatten()
+                {
+                    self.var(v);
+                }
+            }
+            Instr::Notify(t) | Instr::Log(t) => self.template(t),
+            Instr::Jump { .. } | Instr::Goto(_) | Instr::Call(_) | Instr::Return | Instr::End => {}
+        }
     }
 }
 

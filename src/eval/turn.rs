@@ -50,6 +50,7 @@ pub(super) fn constant(e: &Expr, now_ms: i64) -> Option<Value> {
         decls: None,
         lambdas: Vec::new(),
         warnings: Vec::new(),
+        slots: Vec::new(),
         at: None,
         cx: Context { now_ms, rng: 0 },
     };
@@ -64,6 +65,9 @@ struct Env<'a> {
     decls: Option<&'a HashMap<String, DeclarationInfo>>,
     lambdas: Vec<(String, Value)>,
     warnings: Vec<(String, Span)>,
+    /// Values of the temporary variables the code resolved to slots (see `ir::Slots`); they
+    /// live here during a turn and in `Session::temps`, by name, between turns.
+    slots: Vec<Option<Value>>,
     /// The running block, for `%scenario%` and `%block%`.
     at: Option<(&'a crate::check::Program, BlockId)>,
     /// Clock and random state for `now()`, `rand()`…
@@ -80,6 +84,16 @@ pub(super) struct Turn<'r> {
 impl<'r> Turn<'r> {
     pub fn new(rt: &'r Runtime, session: &'r mut Session, globals: &'r mut Globals) -> Turn<'r> {
         let rng = session.rng;
+        // Temporaries move into their slots for the turn (and back in `run`).
+        let mut slots = vec![None; rt.code.slots.len()];
+        for (name, value) in std::mem::take(&mut session.temps) {
+            match rt.code.slot_of.get(&name) {
+                Some(&i) => slots[i as usize] = Some(value),
+                None => {
+                    session.temps.insert(name, value);
+                }
+            }
+        }
         Turn {
             rt,
             env: Env {
@@ -88,6 +102,7 @@ impl<'r> Turn<'r> {
                 decls: Some(&rt.program.declarations),
                 lambdas: Vec::new(),
                 warnings: Vec::new(),
+                slots,
                 at: None,
                 cx: Context {
                     now_ms: rt.now_ms(),
@@ -102,7 +117,21 @@ impl<'r> Turn<'r> {
     pub fn run(mut self, input: &str) -> Vec<Event> {
         self.turn(input);
         self.env.session.rng = self.env.cx.rng;
+        for (i, value) in std::mem::take(&mut self.env.slots).into_iter().enumerate() {
+            if let Some(value) = value {
+                self.env
+                    .session
+                    .temps
+                    .insert(self.rt.code.slots[i].clone(), value);
+            }
+        }
         self.events
+    }
+
+    /// Ends the current run: position, call stack and temporaries (slots included) go.
+    fn end_run(&mut self) {
+        self.env.session.end_run();
+        self.env.slots.iter_mut().for_each(|s| *s = None);
     }
 
     fn turn(&mut self, input: &str) {
@@ -166,7 +195,7 @@ impl<'r> Turn<'r> {
             .cloned();
         if let Some(id) = button.and_then(|b| self.block_id(&b.scenario, &b.block)) {
             if !self.env.session.is_waiting() {
-                self.env.session.end_run();
+                self.end_run();
             }
             self.env.session.waiting = None;
             self.env.session.stack.clear();
@@ -174,12 +203,12 @@ impl<'r> Turn<'r> {
         }
         if let Some(frame) = self.env.session.waiting.clone() {
             if let Some(target) = self.trigger(input, first, true) {
-                self.env.session.end_run();
+                self.end_run();
                 return Some((target, 0, None));
             }
             let Some(id) = self.block_id(&frame.scenario, &frame.block) else {
                 // The bot changed under a saved session: start over rather than guess.
-                self.env.session.end_run();
+                self.end_run();
                 return self.trigger(input, first, false).map(|t| (t, 0, None));
             };
             let into = match self.rt.code.blocks[id.index()]
@@ -194,7 +223,7 @@ impl<'r> Turn<'r> {
             return Some((id, frame.pc + 1, into));
         }
         let target = self.trigger(input, first, false)?;
-        self.env.session.end_run();
+        self.end_run();
         Some((target, 0, None))
     }
 
@@ -259,7 +288,7 @@ impl<'r> Turn<'r> {
             message: f.message,
             at: self.rt.location(file, f.span),
         });
-        self.env.session.end_run();
+        self.end_run();
         self.events.push(Event::End);
     }
 
@@ -379,7 +408,7 @@ impl<'r> Turn<'r> {
 
     /// The run is over: the session becomes idle.
     fn finish(&mut self) {
-        self.env.session.end_run();
+        self.end_run();
         self.events.push(Event::End);
     }
 

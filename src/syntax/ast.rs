@@ -306,6 +306,9 @@ pub struct VarPath {
     /// Later segments: keys, or list indexes when made of digits.
     pub path: Vec<Ident>,
     pub span: Span,
+    /// The temporary variable's slot, when the interpreter resolved one (`None` from the
+    /// parser): reading a slot is an index, not a name look-up.
+    pub slot: Option<u32>,
 }
 
 /// Target of `set`/`unset`: a variable path plus `[EXPR]` indexes.

@@ -765,7 +765,12 @@ impl Lower {
             span,
         });
         let path = segments.map(|s| self.ident(&s)).collect();
-        VarPath { root, path, span }
+        VarPath {
+            root,
+            path,
+            span,
+            slot: None,
+        }
     }
 
     fn lvalue(&mut self, pair: Pair<'_, Rule>) -> LValue {
@@ -780,6 +785,7 @@ impl Lower {
                 },
                 path: Vec::new(),
                 span,
+                slot: None,
             },
         };
         let mut index = Vec::new();

@@ -305,6 +305,7 @@ pub(super) fn parse_var_path(inside: &str, start: usize) -> Option<VarPath> {
         },
         path,
         span: Span::new(start, start + inside.len()),
+        slot: None,
     })
 }
 

@@ -51,9 +51,6 @@ impl Env<'_> {
 
     /// A variable's value, or `None` when it does not exist.
     fn variable(&self, name: &str) -> Option<Value> {
-        if let Some((_, v)) = self.lambdas.iter().rev().find(|(n, _)| n == name) {
-            return Some(v.clone());
-        }
         // Temporaries first: they are what loops read. The checker refuses assignments to
         // special names, so no temporary can hide one.
         if let Some(v) = self.session.temps.get(name) {
@@ -71,8 +68,26 @@ impl Env<'_> {
     }
 
     /// `%a.b.0%`: the variable, then each segment as a key (or, on a List, an index).
+    /// Where a resolved temporary lives now: its slot, unless a preset (`--var`) of the same
+    /// name still stands in for it (then it is updated by name, like a `user` variable).
+    fn slot_index(&self, var: &VarPath) -> Option<usize> {
+        let i = var.slot? as usize;
+        if self.slots.get(i)?.is_none() && self.session.presets.contains_key(&var.root.name) {
+            return None;
+        }
+        Some(i)
+    }
+
+    /// The value of the variable itself (before any path segment).
+    fn root_value(&self, var: &VarPath) -> Option<Value> {
+        match var.slot.and_then(|i| self.slots.get(i as usize)) {
+            Some(Some(v)) => Some(v.clone()),
+            _ => self.variable(&var.root.name),
+        }
+    }
+
     fn path(&mut self, path: &VarPath) -> Option<Value> {
-        let mut value = match self.variable(&path.root.name) {
+        let mut value = match self.root_value(path) {
             Some(v) => v,
             None => {
                 self.warnings
@@ -436,12 +451,26 @@ impl Env<'_> {
     /// `set TARGET OP= value`: missing dictionaries along the path are created.
     pub(super) fn assign(&mut self, target: &LValue, op: AssignOp, value: Value) -> Eval<()> {
         let name = target.var.root.name.as_str();
-        // The hot path of loops: a whole temporary that already exists, updated in place.
-        if target.var.path.is_empty() && target.index.is_empty() {
-            if let Some(slot) = self.session.temps.get_mut(name) {
-                *slot = combine(op, slot, value).or_else(|err| value_error(target.span, err))?;
+        if let Some(i) = self.slot_index(&target.var) {
+            // The hot path of loops: a whole temporary, updated in its slot.
+            if target.var.path.is_empty() && target.index.is_empty() {
+                let slot = &mut self.slots[i];
+                let new = combine(op, slot.as_ref().unwrap_or(&Value::Null), value)
+                    .or_else(|err| value_error(target.span, err))?;
+                *slot = Some(new);
                 return Ok(());
             }
+            let keys = self.target_keys(target)?;
+            let value = if op == AssignOp::Set {
+                value
+            } else {
+                let current = self.read_target(target, &keys).unwrap_or(Value::Null);
+                combine(op, &current, value).or_else(|err| value_error(target.span, err))?
+            };
+            let root = self.slots[i].get_or_insert(Value::Null);
+            return root
+                .set_in(&keys, value)
+                .or_else(|err| value_error(target.span, err));
         }
         let keys = self.target_keys(target)?;
         let value = if op == AssignOp::Set {
@@ -484,7 +513,7 @@ impl Env<'_> {
     }
 
     fn read_target(&self, target: &LValue, keys: &[Value]) -> Option<Value> {
-        let mut v = self.variable(&target.var.root.name)?;
+        let mut v = self.root_value(&target.var)?;
         for k in keys {
             v = v.index(k).ok()??;
         }
@@ -495,6 +524,15 @@ impl Env<'_> {
     pub(super) fn unset(&mut self, target: &LValue) -> Eval<()> {
         let name = target.var.root.name.as_str();
         let keys = self.target_keys(target)?;
+        if let Some(i) = self.slot_index(&target.var) {
+            if keys.is_empty() {
+                self.slots[i] = None;
+            } else if let Some(root) = self.slots[i].as_mut() {
+                root.remove_in(&keys)
+                    .or_else(|err| value_error(target.span, err))?;
+            }
+            return Ok(());
+        }
         let vars = match self.slot(name) {
             Slot::Temp => &mut self.session.temps,
             Slot::User => &mut self.session.user,
