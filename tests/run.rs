@@ -394,3 +394,34 @@ fn missing_values_read_as_null_and_warn() {
     );
     assert!(out.contains(&"say [] []".to_string()), "{out:?}");
 }
+
+#[test]
+fn the_fast_path_agrees_with_the_general_rules() {
+    let mut c = bot(r#"
+on start goto a
+block a {
+  set %big% = 9223372036854775807
+  set %big% = %big% + 1
+  set %x% = 0.1
+  set %x% = %x% + 0.2
+  set %n% = "21"
+  set %n% = %n% * 2
+  set %lt% = "9" < 10
+  set %eq% = 1 == "1"
+  set %div% = 7 / 2
+  set %floor% = -7 // 2
+  set %i% = 0
+  set %i% -= 3
+  say "%big% %x% %n% %lt% %eq% %div% %floor% %i%"
+  if %i% < 0 and %x% == 0.3 { say "ok" }
+}
+"#);
+    assert_eq!(
+        c.send("go"),
+        [
+            "say 9223372036854775808 0.3 42 true true 3.5 -4 -3",
+            "say ok",
+            "end"
+        ]
+    );
+}

@@ -8,10 +8,11 @@ use std::collections::HashMap;
 use crate::check::{is_special, BlockId, Program};
 use crate::diagnostic::FileId;
 use crate::syntax::ast::{
-    self, AssignOp, ButtonKind, Expr, ExprKind, ExtractKind, LValue, Pattern, StmtKind, Template,
-    TemplatePart, VarPath,
+    self, AssignOp, BinaryOp, ButtonKind, Expr, ExprKind, ExtractKind, LValue, Pattern, StmtKind,
+    Template, TemplatePart, VarPath,
 };
 use crate::syntax::Span;
+use crate::value::Value;
 
 /// A button as the interpreter keeps it.
 #[derive(Clone, Debug)]
@@ -40,14 +41,14 @@ pub enum Instr {
     Set {
         target: LValue,
         op: AssignOp,
-        value: Expr,
+        value: Fast,
     },
     Unset {
         target: LValue,
     },
     /// Continue at `to` when `cond` is false.
     JumpUnless {
-        cond: Expr,
+        cond: Fast,
         to: usize,
     },
     Jump {
@@ -73,6 +74,64 @@ pub enum Instr {
     Notify(Template),
     Log(Template),
 }
+
+/// An expression of a `set` or a condition, specialised for the interpreter's hot path:
+/// constants are values already, temporaries are slots, arithmetic and comparisons on them are
+/// nodes of their own; everything else stays a syntax tree ([`Fast::Expr`]).
+#[derive(Clone, Debug)]
+pub enum Fast {
+    Const(Value),
+    /// A whole variable (no path) that has a slot.
+    Var(VarPath),
+    Bin(BinaryOp, Box<Fast>, Box<Fast>, Span),
+    Expr(Expr),
+}
+
+impl Fast {
+    /// Specialises an expression whose variables already have their slots.
+    fn from_expr(e: Expr) -> Fast {
+        match e.kind {
+            ExprKind::Number(n) => Fast::Const(Value::Number(n)),
+            ExprKind::Bool(b) => Fast::Const(Value::Bool(b)),
+            ExprKind::Null => Fast::Const(Value::Null),
+            ExprKind::Var(v) if v.slot.is_some() && v.path.is_empty() => Fast::Var(v),
+            ExprKind::Binary(op, a, b) if FAST_OPS.contains(&op) => Fast::Bin(
+                op,
+                Box::new(Fast::from_expr(*a)),
+                Box::new(Fast::from_expr(*b)),
+                e.span,
+            ),
+            kind => Fast::Expr(Expr { kind, span: e.span }),
+        }
+    }
+
+    /// The syntax tree still inside, for the passes that walk expressions.
+    fn exprs_mut(&mut self, f: &mut dyn FnMut(&mut Expr)) {
+        match self {
+            Fast::Expr(e) => f(e),
+            Fast::Bin(_, a, b, _) => {
+                a.exprs_mut(f);
+                b.exprs_mut(f);
+            }
+            Fast::Const(_) | Fast::Var(_) => {}
+        }
+    }
+}
+
+/// Operators that take both operands evaluated (not `and`, `or`, `matches`).
+const FAST_OPS: [BinaryOp; 11] = [
+    BinaryOp::Add,
+    BinaryOp::Sub,
+    BinaryOp::Mul,
+    BinaryOp::Div,
+    BinaryOp::FloorDiv,
+    BinaryOp::Eq,
+    BinaryOp::Ne,
+    BinaryOp::Lt,
+    BinaryOp::Le,
+    BinaryOp::Gt,
+    BinaryOp::Ge,
+];
 
 /// An instruction and the source it came from (for error events).
 #[derive(Clone, Debug)]
@@ -133,6 +192,7 @@ impl Code {
         for block in &mut blocks {
             for op in &mut block.code {
                 slots.instr(&mut op.instr);
+                specialise(&mut op.instr);
             }
         }
         Code {
@@ -140,6 +200,18 @@ impl Code {
             slots: slots.names,
             slot_of: slots.index,
         }
+    }
+}
+
+/// Turns the expressions of `set` and conditions into [`Fast`] form (after slots are known).
+fn specialise(instr: &mut Instr) {
+    let slot = match instr {
+        Instr::Set { value, .. } => value,
+        Instr::JumpUnless { cond, .. } => cond,
+        _ => return,
+    };
+    if let Fast::Expr(e) = std::mem::replace(slot, Fast::Const(Value::Null)) {
+        *slot = Fast::from_expr(e);
     }
 }
 
@@ -235,10 +307,10 @@ impl Slots<'_> {
             }
             Instr::Set { target, value, .. } => {
                 self.lvalue(target);
-                self.expr(value);
+                value.exprs_mut(&mut |e| self.expr(e));
             }
             Instr::Unset { target } => self.lvalue(target),
-            Instr::JumpUnless { cond, .. } => self.expr(cond),
+            Instr::JumpUnless { cond, .. } => cond.exprs_mut(&mut |e| self.expr(e)),
             Instr::Match { subject, arms, .. } => {
                 self.expr(subject);
                 for arm in arms {
@@ -349,7 +421,7 @@ impl Compiler<'_> {
                 let instr = Instr::Set {
                     target: target.clone(),
                     op: *op,
-                    value: value.clone(),
+                    value: Fast::Expr(value.clone()),
                 };
                 self.emit(instr, span);
             }
@@ -369,7 +441,7 @@ impl Compiler<'_> {
                 for (cond, body) in branches {
                     let test = self.emit(
                         Instr::JumpUnless {
-                            cond: cond.clone(),
+                            cond: Fast::Expr(cond.clone()),
                             to: 0,
                         },
                         cond.span,

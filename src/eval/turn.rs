@@ -425,12 +425,12 @@ impl<'r> Turn<'r> {
     fn step(&mut self, block: BlockId, instr: &Instr) -> Eval<Next> {
         Ok(match instr {
             Instr::Set { target, op, value } => {
-                let v = self.env.eval(value)?;
+                let v = self.env.fast(value)?;
                 self.env.assign(target, *op, v)?;
                 Next::Continue
             }
             Instr::JumpUnless { cond, to } => {
-                if self.env.eval(cond)?.truthy() {
+                if self.env.fast(cond)?.truthy() {
                     Next::Continue
                 } else {
                     Next::Jump(*to)
@@ -488,7 +488,7 @@ impl<'r> Turn<'r> {
             }
             Instr::Wait { .. } => Next::Wait,
             Instr::Set { target, op, value } => {
-                let v = self.env.eval(value)?;
+                let v = self.env.fast(value)?;
                 self.env.assign(target, *op, v)?;
                 Next::Continue
             }
@@ -497,7 +497,7 @@ impl<'r> Turn<'r> {
                 Next::Continue
             }
             Instr::JumpUnless { cond, to } => {
-                if self.env.eval(cond)?.truthy() {
+                if self.env.fast(cond)?.truthy() {
                     Next::Continue
                 } else {
                     Next::Jump(*to)

@@ -6,12 +6,13 @@ use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::{fail, Env, Eval, Failure};
+use crate::eval::ir::Fast;
 use crate::syntax::ast::{
     AssignOp, BinaryOp, Expr, ExprKind, LValue, Pattern, Scope, Template, TemplatePart, UnaryOp,
     VarPath,
 };
 use crate::syntax::Span;
-use crate::value::{ops, Map, Value, ValueError};
+use crate::value::{ops, Map, Number, Value, ValueError};
 
 fn value_error<T>(span: Span, e: ValueError) -> Eval<T> {
     fail(span, e.to_string())
@@ -230,25 +231,32 @@ impl Env<'_> {
         }
         let l = self.eval(a)?;
         let r = self.eval(b)?;
-        let result = match op {
-            BinaryOp::Add => ops::add(&l, &r),
-            BinaryOp::Sub => ops::sub(&l, &r),
-            BinaryOp::Mul => ops::mul(&l, &r),
-            BinaryOp::Div => ops::div(&l, &r),
-            BinaryOp::FloorDiv => ops::floor_div(&l, &r),
-            BinaryOp::Pow => ops::pow(&l, &r),
-            BinaryOp::Eq => Ok(Value::Bool(ops::eq(&l, &r))),
-            BinaryOp::Ne => Ok(Value::Bool(!ops::eq(&l, &r))),
-            BinaryOp::Lt => ops::compare(&l, &r).map(|o| Value::Bool(o == Ordering::Less)),
-            BinaryOp::Le => ops::compare(&l, &r).map(|o| Value::Bool(o != Ordering::Greater)),
-            BinaryOp::Gt => ops::compare(&l, &r).map(|o| Value::Bool(o == Ordering::Greater)),
-            BinaryOp::Ge => ops::compare(&l, &r).map(|o| Value::Bool(o != Ordering::Less)),
-            BinaryOp::In => ops::contains(&l, &r).map(Value::Bool),
-            BinaryOp::NotIn => ops::contains(&l, &r).map(|c| Value::Bool(!c)),
-            BinaryOp::Like => Ok(Value::Bool(ops::like(&l, &r))),
-            BinaryOp::And | BinaryOp::Or | BinaryOp::Matches => Ok(Value::Null),
-        };
-        result.or_else(|err| value_error(span, err))
+        apply(op, &l, &r).or_else(|err| value_error(span, err))
+    }
+
+    /// Evaluates a [`Fast`] expression: constants, slots and integer arithmetic without the
+    /// general machinery; anything else through [`Env::eval`].
+    pub(super) fn fast(&mut self, f: &Fast) -> Eval<Value> {
+        match f {
+            Fast::Const(v) => Ok(v.clone()),
+            Fast::Var(path) => {
+                if let Some(Some(v)) = path.slot.and_then(|i| self.slots.get(i as usize)) {
+                    return Ok(v.clone());
+                }
+                Ok(self.path(path).unwrap_or(Value::Null))
+            }
+            Fast::Bin(op, a, b, span) => {
+                let l = self.fast(a)?;
+                let r = self.fast(b)?;
+                if let (Value::Number(Number::Int(x)), Value::Number(Number::Int(y))) = (&l, &r) {
+                    if let Some(v) = int_op(*op, *x, *y) {
+                        return Ok(v);
+                    }
+                }
+                apply(*op, &l, &r).or_else(|err| value_error(*span, err))
+            }
+            Fast::Expr(e) => self.eval(e),
+        }
     }
 
     /// `a matches /re/` (or a pattern given as a string).
@@ -563,6 +571,48 @@ fn combine(op: AssignOp, current: &Value, value: Value) -> Result<Value, ValueEr
         AssignOp::Sub => ops::sub(current, &value),
         AssignOp::Mul => ops::mul(current, &value),
         AssignOp::Div => ops::div(current, &value),
+    }
+}
+
+/// A binary operator on two values (all but `and`, `or` and `matches`, which need their
+/// operands unevaluated).
+fn apply(op: BinaryOp, l: &Value, r: &Value) -> Result<Value, ValueError> {
+    match op {
+        BinaryOp::Add => ops::add(l, r),
+        BinaryOp::Sub => ops::sub(l, r),
+        BinaryOp::Mul => ops::mul(l, r),
+        BinaryOp::Div => ops::div(l, r),
+        BinaryOp::FloorDiv => ops::floor_div(l, r),
+        BinaryOp::Pow => ops::pow(l, r),
+        BinaryOp::Eq => Ok(Value::Bool(ops::eq(l, r))),
+        BinaryOp::Ne => Ok(Value::Bool(!ops::eq(l, r))),
+        BinaryOp::Lt => ops::compare(l, r).map(|o| Value::Bool(o == Ordering::Less)),
+        BinaryOp::Le => ops::compare(l, r).map(|o| Value::Bool(o != Ordering::Greater)),
+        BinaryOp::Gt => ops::compare(l, r).map(|o| Value::Bool(o == Ordering::Greater)),
+        BinaryOp::Ge => ops::compare(l, r).map(|o| Value::Bool(o != Ordering::Less)),
+        BinaryOp::In => ops::contains(l, r).map(Value::Bool),
+        BinaryOp::NotIn => ops::contains(l, r).map(|c| Value::Bool(!c)),
+        BinaryOp::Like => Ok(Value::Bool(ops::like(l, r))),
+        BinaryOp::And | BinaryOp::Or | BinaryOp::Matches => Ok(Value::Null),
+    }
+}
+
+/// Integer arithmetic and comparison without overflow; `None` when the general rules must
+/// decide (overflow, division).
+#[inline]
+fn int_op(op: BinaryOp, x: i64, y: i64) -> Option<Value> {
+    let n = |v: Option<i64>| v.map(|v| Value::Number(Number::Int(v)));
+    match op {
+        BinaryOp::Add => n(x.checked_add(y)),
+        BinaryOp::Sub => n(x.checked_sub(y)),
+        BinaryOp::Mul => n(x.checked_mul(y)),
+        BinaryOp::Lt => Some(Value::Bool(x < y)),
+        BinaryOp::Le => Some(Value::Bool(x <= y)),
+        BinaryOp::Gt => Some(Value::Bool(x > y)),
+        BinaryOp::Ge => Some(Value::Bool(x >= y)),
+        BinaryOp::Eq => Some(Value::Bool(x == y)),
+        BinaryOp::Ne => Some(Value::Bool(x != y)),
+        _ => None,
     }
 }
 
