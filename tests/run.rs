@@ -425,3 +425,23 @@ block a {
         ]
     );
 }
+
+#[test]
+fn runaway_nesting_is_an_error_not_a_crash() {
+    let mut c = bot_with(
+        &[(
+            "bot.scn",
+            "on start goto a\nblock a {\n  set %x% = [%x%]\n  goto a\n}\n",
+        )],
+        Options {
+            max_steps: 1_000_000,
+            ..Options::default()
+        },
+    );
+    let out = c.send("go");
+    assert!(
+        out.iter().any(|l| l.starts_with("error too deeply nested")),
+        "{out:?}"
+    );
+    assert_eq!(out.last().map(String::as_str), Some("end"));
+}

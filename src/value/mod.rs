@@ -117,6 +117,21 @@ impl Value {
         }
     }
 
+    /// Whether Lists and Dictionaries nest more than `limit` levels deep here. Stops as soon
+    /// as it knows, and looks only at containers.
+    pub fn nesting_exceeds(&self, limit: usize) -> bool {
+        let children: Box<dyn Iterator<Item = &Value>> = match self {
+            Value::List(items) => Box::new(items.iter()),
+            Value::Dict(map) => Box::new(map.values()),
+            _ => return false,
+        };
+        if limit == 0 {
+            return true;
+        }
+        let mut children = children;
+        children.any(|c| c.nesting_exceeds(limit - 1))
+    }
+
     pub fn is_null(&self) -> bool {
         matches!(self, Value::Null)
     }

@@ -459,6 +459,13 @@ impl Env<'_> {
     /// `set TARGET OP= value`: missing dictionaries along the path are created.
     pub(super) fn assign(&mut self, target: &LValue, op: AssignOp, value: Value) -> Eval<()> {
         let name = target.var.root.name.as_str();
+        // A runaway `set %x% = [%x%]` must stop here, not when the value is finally dropped
+        // (recursively) or saved (JSON has a nesting limit).
+        let depth_left =
+            crate::value::MAX_DEPTH.saturating_sub(target.var.path.len() + target.index.len());
+        if value.nesting_exceeds(depth_left) {
+            return value_error(target.span, ValueError::TooDeep);
+        }
         if let Some(i) = self.slot_index(&target.var) {
             // The hot path of loops: a whole temporary, updated in its slot.
             if target.var.path.is_empty() && target.index.is_empty() {
