@@ -487,23 +487,13 @@ impl<'r> Turn<'r> {
                 Next::Continue
             }
             Instr::Wait { .. } => Next::Wait,
-            Instr::Set { target, op, value } => {
-                let v = self.env.fast(value)?;
-                self.env.assign(target, *op, v)?;
-                Next::Continue
+            Instr::Set { .. } | Instr::JumpUnless { .. } | Instr::Jump { .. } | Instr::Goto(_) => {
+                return self.step(block, instr)
             }
             Instr::Unset { target } => {
                 self.env.unset(target)?;
                 Next::Continue
             }
-            Instr::JumpUnless { cond, to } => {
-                if self.env.fast(cond)?.truthy() {
-                    Next::Continue
-                } else {
-                    Next::Jump(*to)
-                }
-            }
-            Instr::Jump { to } => Next::Jump(*to),
             Instr::Match {
                 subject,
                 arms,
@@ -519,7 +509,6 @@ impl<'r> Turn<'r> {
                 }
                 Next::Jump(*otherwise)
             }
-            Instr::Goto(to) => Next::Goto(*to),
             Instr::Call(to) => Next::Call(*to),
             Instr::Return => Next::Return,
             Instr::End => Next::End,

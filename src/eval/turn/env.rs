@@ -466,7 +466,8 @@ impl Env<'_> {
         if value.nesting_exceeds(depth_left) {
             return value_error(target.span, ValueError::TooDeep);
         }
-        if let Some(i) = self.slot_index(&target.var) {
+        let slot_index = self.slot_index(&target.var);
+        if let Some(i) = slot_index {
             // The hot path of loops: a whole temporary, updated in its slot.
             if target.var.path.is_empty() && target.index.is_empty() {
                 let slot = &mut self.slots[i];
@@ -475,17 +476,6 @@ impl Env<'_> {
                 *slot = Some(new);
                 return Ok(());
             }
-            let keys = self.target_keys(target)?;
-            let value = if op == AssignOp::Set {
-                value
-            } else {
-                let current = self.read_target(target, &keys).unwrap_or(Value::Null);
-                combine(op, &current, value).or_else(|err| value_error(target.span, err))?
-            };
-            let root = self.slots[i].get_or_insert(Value::Null);
-            return root
-                .set_in(&keys, value)
-                .or_else(|err| value_error(target.span, err));
         }
         let keys = self.target_keys(target)?;
         let value = if op == AssignOp::Set {
@@ -494,6 +484,12 @@ impl Env<'_> {
             let current = self.read_target(target, &keys).unwrap_or(Value::Null);
             combine(op, &current, value).or_else(|err| value_error(target.span, err))?
         };
+        if let Some(i) = slot_index {
+            let root = self.slots[i].get_or_insert(Value::Null);
+            return root
+                .set_in(&keys, value)
+                .or_else(|err| value_error(target.span, err));
+        }
         let slot = self.slot(name);
         let vars = match slot {
             Slot::Temp => &mut self.session.temps,
