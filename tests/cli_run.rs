@@ -222,3 +222,15 @@ fn the_quiz_example_plays_through() {
     assert!(out(&o).contains("Correct!"), "{}", out(&o));
     assert!(out(&o).contains("Question 2 of 5"), "{}", out(&o));
 }
+
+#[test]
+fn http_is_a_clear_runtime_error_until_it_is_implemented() {
+    let shop = concat!(env!("CARGO_MANIFEST_DIR"), "/scenarios/shop_orders");
+    let o = run(&[shop], "hi\nTrack an order\n104233\n");
+    assert_eq!(o.status.code(), Some(3), "{}", err(&o));
+    assert!(
+        err(&o).contains("orders.scn:36:12: the `http` statement cannot run yet"),
+        "{}",
+        err(&o)
+    );
+}
