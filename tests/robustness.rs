@@ -196,3 +196,73 @@ fn fifty_megabytes_of_noise_is_handled() {
     let line = "block b { say \"%}{{\" ( ] %x% }}\n";
     survives(line.repeat((4 << 20) / line.len()).into_bytes());
 }
+
+/// Messages a user might send, buttons included, and some that try to break things.
+const MESSAGES: &[&str] = &[
+    "hi",
+    "/start promo",
+    "/help",
+    "yes",
+    "no",
+    "да",
+    "Let's go!",
+    "Mercury",
+    "Jupiter",
+    "Track an order",
+    "Delivery",
+    "Leave a request",
+    "Записаться",
+    "104233",
+    "0",
+    "-1",
+    "2,5",
+    "+7 (900) 123-45-67",
+    "ann@example.com",
+    "28.11.2026",
+    "%token%",
+    "{{ 1/0 }}",
+    "%%",
+    "",
+    "   ",
+    "😀",
+    "stop",
+    "/stop",
+    "/quiz",
+    "/score",
+    "Talk to a human",
+    "Back to menu",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 60, ..ProptestConfig::default() })]
+
+    /// Every example bot, any sequence of messages: each turn ends with exactly one `wait` or
+    /// `end`, nothing panics, and the session always serializes.
+    #[test]
+    fn example_bots_survive_any_conversation(
+        which in any::<usize>(),
+        picks in proptest::collection::vec((0..MESSAGES.len(), any::<u16>()), 1..25),
+    ) {
+        use scenarist::eval::{Options, Runtime};
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
+        let mut bots: Vec<_> = std::fs::read_dir(&root).expect("scenarios/").flatten().map(|e| e.path()).collect();
+        bots.sort();
+        let path = &bots[which % bots.len()];
+        let sources = Sources::load(std::slice::from_ref(path)).expect("loads");
+        let program = compile(&sources).expect("examples compile");
+        let rt = Runtime::new(program, sources, Options::default());
+        let mut session = rt.new_session("fuzz", "Fuzz");
+        let mut globals = rt.new_globals();
+        let tokio = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+        for (i, noise) in picks {
+            let mut text = MESSAGES[i].to_string();
+            if noise % 7 == 0 {
+                text.push_str(&"x".repeat(usize::from(noise % 300)));
+            }
+            let events = tokio.block_on(rt.turn(&mut session, &mut globals, &text));
+            prop_assert_eq!(events.iter().filter(|e| e.ends_turn()).count(), 1);
+            prop_assert!(events.last().is_some_and(|e| e.ends_turn()));
+        }
+        prop_assert!(serde_json::to_string(&session).is_ok());
+    }
+}
