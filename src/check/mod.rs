@@ -21,7 +21,7 @@ use crate::source::Sources;
 use crate::syntax::{ast, Span};
 
 pub use functions::{Function, FUNCTIONS};
-pub use patterns::{build_regex, compile_regex};
+pub use patterns::{build_regex, cached_regex, compile_regex};
 
 /// Variables the runtime sets; scenarios may read them but never assign them.
 pub const SPECIAL_VARIABLES: &[&str] = &[

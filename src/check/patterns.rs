@@ -1,5 +1,7 @@
 //! Regex literals and `http` URLs: validating them the way the interpreter will use them.
 
+use std::cell::RefCell;
+
 use regex::{Regex, RegexBuilder};
 
 use crate::syntax::ast::{RegexLit, Template, TemplatePart};
@@ -8,6 +10,40 @@ use crate::syntax::ast::{RegexLit, Template, TemplatePart};
 /// The error is one line, fit for a diagnostic.
 pub fn compile_regex(lit: &RegexLit) -> Result<Regex, String> {
     build_regex(&lit.pattern, &lit.flags)
+}
+
+/// A compiled pattern with the pattern and flags it came from.
+type Cached = (Box<str>, Box<str>, Regex);
+
+/// [`build_regex`] with a small per-thread cache of recent patterns: the interpreter asks for
+/// the same regex every time a `matches`, a match arm, an `extract` or `match()` runs, and a
+/// loop must not compile it each time.
+pub fn cached_regex(pattern: &str, flags: &str) -> Result<Regex, String> {
+    const ENTRIES: usize = 32;
+    const LONGEST: usize = 1024;
+    thread_local! {
+        static CACHE: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
+    }
+    let hit = CACHE.with(|c| {
+        c.borrow()
+            .iter()
+            .find(|(p, f, _)| &**p == pattern && &**f == flags)
+            .map(|(_, _, re)| re.clone())
+    });
+    if let Some(re) = hit {
+        return Ok(re);
+    }
+    let re = build_regex(pattern, flags)?;
+    if pattern.len() <= LONGEST {
+        CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() == ENTRIES {
+                c.remove(0);
+            }
+            c.push((pattern.into(), flags.into(), re.clone()));
+        });
+    }
+    Ok(re)
 }
 
 /// Compiles `pattern` with `flags` (`i` case-insensitive, `m` multi-line, `s` dot matches a

@@ -45,7 +45,6 @@
 //!   names).
 
 use std::borrow::Cow;
-use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -53,7 +52,6 @@ use std::io;
 use std::sync::Arc;
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use regex::Regex;
 use rust_decimal::Decimal;
 
 use crate::check::functions;
@@ -536,38 +534,6 @@ fn urlencode(a: &Args) -> Out {
 
 // ---- regular expressions --------------------------------------------------------------------
 
-/// A compiled pattern with the pattern and flags it came from.
-type Cached = (Box<str>, Box<str>, Regex);
-
-/// Compiled patterns of recent calls: a `match` in a loop compiles its pattern once.
-fn cached_regex(pattern: &str, flags: &str) -> Result<Regex, String> {
-    const ENTRIES: usize = 32;
-    const LONGEST: usize = 1024;
-    thread_local! {
-        static CACHE: RefCell<Vec<Cached>> = const { RefCell::new(Vec::new()) };
-    }
-    let hit = CACHE.with(|c| {
-        c.borrow()
-            .iter()
-            .find(|(p, f, _)| &**p == pattern && &**f == flags)
-            .map(|(_, _, re)| re.clone())
-    });
-    if let Some(re) = hit {
-        return Ok(re);
-    }
-    let re = crate::check::build_regex(pattern, flags)?;
-    if pattern.len() <= LONGEST {
-        CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() == ENTRIES {
-                c.remove(0);
-            }
-            c.push((pattern.into(), flags.into(), re.clone()));
-        });
-    }
-    Ok(re)
-}
-
 fn regex_match(a: &Args) -> Out {
     let s = a.text(0)?;
     let pattern = a.text(1)?;
@@ -575,8 +541,8 @@ fn regex_match(a: &Args) -> Out {
         Some(_) => a.text(2)?,
         None => Cow::Borrowed(""),
     };
-    let re =
-        cached_regex(&pattern, &flags).map_err(|e| format!("`{}`: invalid regex: {e}", a.name))?;
+    let re = crate::check::cached_regex(&pattern, &flags)
+        .map_err(|e| format!("`{}`: invalid regex: {e}", a.name))?;
     match a.name {
         "match" => Ok(re.find(&s).map(|m| Value::from(m.as_str())).into()),
         "match_all" => {

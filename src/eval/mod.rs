@@ -49,6 +49,9 @@ struct StartRule {
     event: Trigger,
     anytime: bool,
     target: crate::check::BlockId,
+    /// The text to compare, prepared once: normalized for `message "…"`, lowercased for
+    /// `contains`.
+    text: String,
     /// Compiled regex of `on message matches`.
     regex: Option<regex::Regex>,
 }
@@ -78,10 +81,16 @@ impl Runtime {
                     Trigger::MessageMatches(r) => crate::check::compile_regex(r).ok(),
                     _ => None,
                 };
+                let text = match &t.event {
+                    Trigger::Message(m) => turn::normalize(m),
+                    Trigger::MessageContains(m) => m.to_lowercase(),
+                    _ => String::new(),
+                };
                 starts.push(StartRule {
                     event: t.event.clone(),
                     anytime: t.anytime,
                     target,
+                    text,
                     regex,
                 });
             }

@@ -230,19 +230,15 @@ impl<'r> Turn<'r> {
     /// The first trigger matching the message (only `anytime` ones while a run waits).
     fn trigger(&mut self, input: &str, first: bool, anytime_only: bool) -> Option<BlockId> {
         let text = normalize(input);
-        let has_start = self
-            .rt
-            .starts
-            .iter()
-            .any(|s| matches!(s.event, Trigger::Start));
+        let lower = input.to_lowercase();
         for rule in &self.rt.starts {
             if anytime_only && !rule.anytime {
                 continue;
             }
             let hit = match &rule.event {
                 Trigger::Start => first,
-                Trigger::Message(t) => normalize(t) == text,
-                Trigger::MessageContains(t) => input.to_lowercase().contains(&t.to_lowercase()),
+                Trigger::Message(_) => rule.text == text,
+                Trigger::MessageContains(_) => lower.contains(&rule.text),
                 Trigger::MessageLike(t) => ops::like_text(input, t),
                 Trigger::MessageMatches(_) => match rule
                     .regex
@@ -257,7 +253,8 @@ impl<'r> Turn<'r> {
                     None => false,
                 },
                 Trigger::Webhook(_) => false,
-                Trigger::Fallback => !(first && has_start),
+                // `start` sorts first, so on a first message it has already won.
+                Trigger::Fallback => true,
             };
             if hit {
                 return Some(rule.target);
@@ -278,6 +275,10 @@ impl<'r> Turn<'r> {
             block: info.name.clone(),
             pc,
         }
+    }
+
+    fn fail_at(&mut self, block: BlockId, span: Span, message: String) {
+        self.fail(block, Failure { message, span });
     }
 
     /// Ends the turn with an `error` event: the run stops, user variables stay.
@@ -320,13 +321,7 @@ impl<'r> Turn<'r> {
                     "the turn ran {max_steps} statements without waiting for the user (in block `{name}`); \
                      raise the limit with --max-steps if this is intended"
                 );
-                self.fail(
-                    block,
-                    Failure {
-                        message,
-                        span: op.span,
-                    },
-                );
+                self.fail_at(block, op.span, message);
                 return;
             }
             let step = self.step(block, &op.instr);
@@ -347,13 +342,7 @@ impl<'r> Turn<'r> {
                             "calls are nested more than {} deep",
                             rt.options.max_call_depth
                         );
-                        self.fail(
-                            block,
-                            Failure {
-                                message,
-                                span: op.span,
-                            },
-                        );
+                        self.fail_at(block, op.span, message);
                         return;
                     }
                     let ret = self.frame(block, pc + 1);
@@ -572,7 +561,7 @@ impl LValue {
 
 /// Lowercase, trimmed, inner spaces collapsed: how messages are compared with trigger texts
 /// and button labels.
-fn normalize(text: &str) -> String {
+pub(super) fn normalize(text: &str) -> String {
     text.split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::{fail, Env, Eval, Failure};
 use crate::eval::ir::Fast;
+use crate::eval::session::Vars;
 use crate::syntax::ast::{
     AssignOp, BinaryOp, Expr, ExprKind, LValue, Pattern, Scope, Template, TemplatePart, UnaryOp,
     VarPath,
@@ -16,13 +17,6 @@ use crate::value::{ops, Map, Number, Value, ValueError};
 
 fn value_error<T>(span: Span, e: ValueError) -> Eval<T> {
     fail(span, e.to_string())
-}
-
-/// Where an assignment to a variable name goes.
-enum Slot {
-    Temp,
-    User,
-    Global,
 }
 
 impl Env<'_> {
@@ -264,10 +258,10 @@ impl Env<'_> {
     fn matches(&mut self, a: &Expr, b: &Expr) -> Eval<Value> {
         let subject = self.eval(a)?.render().into_owned();
         let regex = match &b.kind {
-            ExprKind::Regex(r) => crate::check::compile_regex(r),
+            ExprKind::Regex(r) => crate::check::cached_regex(&r.pattern, &r.flags),
             _ => {
                 let pattern = self.eval(b)?.render().into_owned();
-                crate::check::build_regex(&pattern, "")
+                crate::check::cached_regex(&pattern, "")
             }
         };
         match regex {
@@ -299,7 +293,7 @@ impl Env<'_> {
                 Some(n) => ops::eq(value, &Value::Number(n)),
                 None => return fail(*span, format!("`{text}` is not a number")),
             },
-            Pattern::Regex(r) => match crate::check::compile_regex(r) {
+            Pattern::Regex(r) => match crate::check::cached_regex(&r.pattern, &r.flags) {
                 Ok(re) => self.regex_match(&re, &value.render()),
                 Err(msg) => return fail(r.span, format!("invalid regex: {msg}")),
             },
@@ -424,22 +418,20 @@ impl Env<'_> {
         result
     }
 
-    fn slot(&self, name: &str) -> Slot {
-        // Declared variables never live among the temporaries: an existing temporary needs no
-        // look-up in the declarations.
-        if self.session.temps.contains_key(name) {
-            return Slot::Temp;
-        }
-        match self.decls.and_then(|d| d.get(name)).map(|d| d.scope) {
-            Some(Scope::User) => Slot::User,
-            Some(Scope::Global) => Slot::Global,
-            None if !self.session.temps.contains_key(name)
-                && self.session.presets.contains_key(name) =>
-            {
-                Slot::User
+    /// The map a variable name is written to: its declared scope; else a preset of that name
+    /// (`--var`), until the run makes a temporary of its own; else the temporaries.
+    fn storage(&mut self, name: &str) -> &mut Vars {
+        if !self.session.temps.contains_key(name) {
+            match self.decls.and_then(|d| d.get(name)).map(|d| d.scope) {
+                Some(Scope::User) => return &mut self.session.user,
+                Some(Scope::Global) => return &mut self.globals.vars,
+                None if self.session.presets.contains_key(name) => {
+                    return &mut self.session.presets
+                }
+                None => {}
             }
-            None => Slot::Temp,
         }
+        &mut self.session.temps
     }
 
     /// The keys below the variable: `%d.a%[%k%]` → `["a", k]`.
@@ -490,19 +482,7 @@ impl Env<'_> {
                 .set_in(&keys, value)
                 .or_else(|err| value_error(target.span, err));
         }
-        let slot = self.slot(name);
-        let vars = match slot {
-            Slot::Temp => &mut self.session.temps,
-            Slot::User => {
-                if self.session.presets.contains_key(name) && !self.session.user.contains_key(name)
-                {
-                    &mut self.session.presets
-                } else {
-                    &mut self.session.user
-                }
-            }
-            Slot::Global => &mut self.globals.vars,
-        };
+        let vars = self.storage(name);
         if keys.is_empty() {
             // Replace in place when it exists: no new key to allocate on the hot path.
             match vars.get_mut(name) {
@@ -544,11 +524,7 @@ impl Env<'_> {
             }
             return Ok(());
         }
-        let vars = match self.slot(name) {
-            Slot::Temp => &mut self.session.temps,
-            Slot::User => &mut self.session.user,
-            Slot::Global => &mut self.globals.vars,
-        };
+        let vars = self.storage(name);
         if keys.is_empty() {
             vars.shift_remove(name);
         } else if let Some(root) = vars.get_mut(name) {

@@ -38,7 +38,7 @@ pub(super) fn extract(kind: &ExtractKind, text: &str, span: Span) -> Eval<Option
         }),
         ExtractKind::Date => date(text).map(Value::from),
         ExtractKind::Regex(lit) => {
-            let regex = match crate::check::compile_regex(lit) {
+            let regex = match crate::check::cached_regex(&lit.pattern, &lit.flags) {
                 Ok(r) => r,
                 Err(msg) => return fail(span, format!("invalid regex: {msg}")),
             };
