@@ -259,7 +259,8 @@ proptest! {
             if noise % 7 == 0 {
                 text.push_str(&"x".repeat(usize::from(noise % 300)));
             }
-            let events = tokio.block_on(rt.turn(&mut session, &mut globals, &text));
+            let offline = scenarist::http::Offline("no network in this test".into());
+            let events = tokio.block_on(rt.turn(&mut session, &mut globals, &text, &offline));
             prop_assert_eq!(events.iter().filter(|e| e.ends_turn()).count(), 1);
             prop_assert!(events.last().is_some_and(|e| e.ends_turn()));
         }

@@ -73,7 +73,12 @@ impl Chat {
         let tokio = tokio::runtime::Builder::new_current_thread()
             .build()
             .expect("runtime");
-        let events = tokio.block_on(self.rt.turn(&mut self.session, &mut self.globals, text));
+        let offline = scenarist::http::Offline("no network in this test".into());
+        let events =
+            tokio.block_on(
+                self.rt
+                    .turn(&mut self.session, &mut self.globals, text, &offline),
+            );
         let ends = events.iter().filter(|e| e.ends_turn()).count();
         assert_eq!(
             ends, 1,

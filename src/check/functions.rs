@@ -19,7 +19,7 @@ pub struct Function {
 impl Function {
     /// Whether `n` arguments are acceptable.
     pub fn accepts(&self, n: usize) -> bool {
-        n >= self.min && self.max.map_or(true, |max| n <= max)
+        n >= self.min && self.max.is_none_or(|max| n <= max)
     }
 
     /// Whether argument `k` may be a lambda.

@@ -49,12 +49,14 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     max_steps: u64,
 
-    /// Hosts the bot may call (repeatable; `*.example.com` allowed).
+    /// Only these hosts may be called (repeatable; `*.example.com` and `127.0.0.1:8080`
+    /// allowed). Without it, any public host may, and private, loopback, link-local and
+    /// metadata addresses are refused.
     #[arg(long, value_name = "HOST[:PORT]")]
     allow_host: Vec<String>,
 
-    /// Largest HTTP response body accepted, in bytes.
-    #[arg(long, value_name = "N", default_value_t = 10 * 1024 * 1024)]
+    /// Largest HTTP response body accepted, in bytes; a larger one is a transport failure.
+    #[arg(long, value_name = "N", default_value_t = crate::http::DEFAULT_MAX_RESPONSE_BYTES)]
     max_response_bytes: u64,
 }
 
@@ -88,6 +90,10 @@ pub fn run(args: RunArgs) -> u8 {
         }
     };
     let presets = match parse_assignments(&args.vars, &args.secrets) {
+        Ok(p) => p,
+        Err(e) => return usage_error(e),
+    };
+    let policy = match crate::http::Policy::allow(&args.allow_host) {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
@@ -147,10 +153,19 @@ pub fn run(args: RunArgs) -> u8 {
         Ok(rt) => rt,
         Err(e) => return usage_error(format!("cannot start the runtime: {e}")),
     };
+    let limits = crate::http::Limits {
+        max_response_bytes: args.max_response_bytes,
+    };
+    // One client for the whole conversation: keep-alive connections are reused. It is made
+    // inside the runtime (its connection pool belongs to it).
+    let client = match tokio.block_on(async { crate::http::Client::new(policy, limits) }) {
+        Ok(c) => c,
+        Err(e) => return usage_error(e),
+    };
     let mut failed = false;
     let mut out = std::io::stdout().lock();
     let mut each = |line: &str, session: &mut Session, globals: &mut Globals| -> bool {
-        let events = tokio.block_on(runtime.turn(session, globals, line));
+        let events = tokio.block_on(runtime.turn(session, globals, line, &client));
         failed |= events.iter().any(|e| matches!(e, Event::Error { .. }));
         write_events(&mut out, &events, args.json, interactive).is_ok()
     };

@@ -527,7 +527,25 @@ impl Compiler<'_> {
             },
             StmtKind::Http(http) => {
                 let on_error = http.on_error.as_ref().and_then(|t| self.resolve(t));
-                self.emit(Instr::Http(http.clone(), on_error), span);
+                let mut http = http.clone();
+                // The default targets are written out, so they get slots like any variable.
+                let at = http.url.span;
+                for (target, name) in [
+                    (&mut http.body_to, "body"),
+                    (&mut http.status_to, "status"),
+                    (&mut http.headers_to, "headers"),
+                ] {
+                    target.get_or_insert_with(|| ast::VarPath {
+                        root: ast::Ident {
+                            name: name.into(),
+                            span: at,
+                        },
+                        path: Vec::new(),
+                        span: at,
+                        slot: None,
+                    });
+                }
+                self.emit(Instr::Http(http, on_error), span);
             }
             StmtKind::Notify(t) => {
                 self.emit(Instr::Notify(t.clone()), span);

@@ -177,14 +177,18 @@ impl Runtime {
     }
 
     /// Runs one turn: the user's message `input` against the session, until it waits or ends.
+    /// `http` statements go through `transport` (the real client, or a test's stubs).
     /// The events always end with exactly one `wait` or `end`; secrets are already redacted.
     pub async fn turn(
         &self,
         session: &mut Session,
         globals: &mut Globals,
         input: &str,
+        transport: &dyn crate::http::Transport,
     ) -> Vec<Event> {
-        let mut events = turn::Turn::new(self, session, globals).run(input);
+        let mut events = turn::Turn::new(self, session, globals, transport)
+            .run(input)
+            .await;
         self.redact(&mut events);
         events
     }

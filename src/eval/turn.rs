@@ -20,6 +20,7 @@ use crate::value::{ops, Value};
 
 mod env;
 mod extract;
+mod http;
 
 use extract::extract;
 
@@ -76,13 +77,19 @@ struct Env<'a> {
 
 pub(super) struct Turn<'r> {
     rt: &'r Runtime,
+    transport: &'r dyn crate::http::Transport,
     env: Env<'r>,
     events: Vec<Event>,
     steps: u64,
 }
 
 impl<'r> Turn<'r> {
-    pub fn new(rt: &'r Runtime, session: &'r mut Session, globals: &'r mut Globals) -> Turn<'r> {
+    pub fn new(
+        rt: &'r Runtime,
+        session: &'r mut Session,
+        globals: &'r mut Globals,
+        transport: &'r dyn crate::http::Transport,
+    ) -> Turn<'r> {
         let rng = session.rng;
         // Temporaries move into their slots for the turn (and back in `run`).
         let mut slots = vec![None; rt.code.slots.len()];
@@ -96,6 +103,7 @@ impl<'r> Turn<'r> {
         }
         Turn {
             rt,
+            transport,
             env: Env {
                 session,
                 globals,
@@ -114,8 +122,8 @@ impl<'r> Turn<'r> {
         }
     }
 
-    pub fn run(mut self, input: &str) -> Vec<Event> {
-        self.turn(input);
+    pub async fn run(mut self, input: &str) -> Vec<Event> {
+        self.turn(input).await;
         self.env.session.rng = self.env.cx.rng;
         for (i, value) in std::mem::take(&mut self.env.slots).into_iter().enumerate() {
             if let Some(value) = value {
@@ -134,7 +142,7 @@ impl<'r> Turn<'r> {
         self.env.slots.iter_mut().for_each(|s| *s = None);
     }
 
-    fn turn(&mut self, input: &str) {
+    async fn turn(&mut self, input: &str) {
         self.events.push(Event::Input {
             text: input.to_string(),
         });
@@ -164,7 +172,7 @@ impl<'r> Turn<'r> {
                         return;
                     }
                 }
-                self.execute(block, pc);
+                self.execute(block, pc).await;
             }
             None => {
                 self.events.push(Event::Warning {
@@ -304,7 +312,7 @@ impl<'r> Turn<'r> {
     }
 
     /// The instruction loop.
-    fn execute(&mut self, mut block: BlockId, mut pc: usize) {
+    async fn execute(&mut self, mut block: BlockId, mut pc: usize) {
         let rt = self.rt;
         let max_steps = rt.options.max_steps;
         self.enter(block);
@@ -324,12 +332,18 @@ impl<'r> Turn<'r> {
                 self.fail_at(block, op.span, message);
                 return;
             }
-            let step = self.step(block, &op.instr);
+            let step = match (self.step(block, &op.instr), &op.instr) {
+                (Ok(Next::Http(request)), Instr::Http(h, on_error)) => {
+                    self.http(block, h, *on_error, *request).await
+                }
+                (step, _) => step,
+            };
             if !self.env.warnings.is_empty() {
                 self.flush_warnings(block);
             }
             match step {
-                Ok(Next::Continue) => pc += 1,
+                // `Http` was turned into the request's outcome above.
+                Ok(Next::Continue | Next::Http(_)) => pc += 1,
                 Ok(Next::Jump(to)) => pc = to,
                 Ok(Next::Goto(to)) => {
                     block = to;
@@ -517,12 +531,7 @@ impl<'r> Turn<'r> {
                     None => Next::Goto(*otherwise),
                 }
             }
-            Instr::Http(http, _) => {
-                return fail(
-                    http.url.span,
-                    "the `http` statement cannot run yet in this version of scenarist",
-                )
-            }
+            Instr::Http(h, _) => Next::Http(Box::new(self.env.http_request(h)?)),
             Instr::Notify(t) => {
                 let text = self.env.render(t)?;
                 self.emit(block, Event::Notify { text });
@@ -546,6 +555,8 @@ enum Next {
     Return,
     Wait,
     End,
+    /// A request to send (the instruction loop awaits the transport).
+    Http(Box<crate::http::Request>),
 }
 
 impl LValue {

@@ -81,7 +81,7 @@ impl Env<'_> {
         }
     }
 
-    fn path(&mut self, path: &VarPath) -> Option<Value> {
+    pub(super) fn path(&mut self, path: &VarPath) -> Option<Value> {
         let mut value = match self.root_value(path) {
             Some(v) => v,
             None => {
