@@ -1,6 +1,8 @@
 //! `scenarist run` through the real binary: input from stdin, events out, flags, state files
 //! and exit statuses (CLI.md).
 
+mod http_server;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -235,4 +237,56 @@ fn an_unreachable_shop_takes_the_on_error_path() {
         "{text}"
     );
     assert!(text.contains("the shop is not answering"), "{text}");
+}
+
+#[test]
+fn run_calls_a_local_server_within_allow_host() {
+    let server = http_server::Server::start(|r| {
+        http_server::json(
+            200,
+            &format!(r#"{{"path":"{}","n":12345678901234567890}}"#, r.target),
+        )
+    });
+    let bot = scratch(
+        "httpbot",
+        "scenario \"H\"\non start goto a\nblock a {\n  http GET \"%base%/hello/%message%\" { on error goto down }\n  say \"%status% %body.path% %body.n%\"\n}\nblock down {\n  say \"down: %error%\"\n}\n",
+    );
+    let base = format!("--var=base={}", server.base());
+    let allow = format!("--allow-host={}", server.host());
+    let o = run(
+        &[bot.to_str().unwrap_or_default(), "--json", &base, &allow],
+        "a b\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let text = out(&o);
+    let http = text
+        .lines()
+        .find(|l| l.contains(r#""type":"http""#))
+        .unwrap_or_default();
+    let prefix = format!(
+        r#"{{"type":"http","method":"GET","url":"{}/hello/a%20b","status":200,"duration_ms":"#,
+        server.base()
+    );
+    assert!(http.starts_with(&prefix), "{text}");
+    assert!(
+        text.contains(r#""text":"200 /hello/a%20b 12345678901234567890""#),
+        "{text}"
+    );
+    // Without --allow-host, the loopback server is refused.
+    let o = run(&[bot.to_str().unwrap_or_default(), "--json", &base], "x\n");
+    assert!(
+        out(&o).contains("down: refused by the host policy: 127.0.0.1 is a loopback address"),
+        "{}",
+        out(&o)
+    );
+    let o = run(
+        &[
+            bot.to_str().unwrap_or_default(),
+            "--allow-host",
+            "http://x.com/",
+        ],
+        "",
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(err(&o).contains("give a host, not a URL"), "{}", err(&o));
 }

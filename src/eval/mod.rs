@@ -66,6 +66,32 @@ pub struct Runtime {
     /// within one kind, source order (files sorted by path).
     starts: Vec<StartRule>,
     options: Options,
+    /// Every secret as it may appear in an event: as it is, percent-encoded in a URL,
+    /// form-encoded, escaped in JSON. Longest first.
+    secret_forms: Vec<String>,
+}
+
+/// The forms a secret value takes in the text of events.
+fn secret_forms(secrets: &[String]) -> Vec<String> {
+    let mut forms: Vec<String> = Vec::new();
+    for s in secrets.iter().filter(|s| !s.is_empty()) {
+        let json = serde_json::to_string(s).unwrap_or_default();
+        let candidates = [
+            s.clone(),
+            crate::http::url::encode_component(s),
+            form_urlencoded::byte_serialize(s.as_bytes()).collect(),
+            json.get(1..json.len().saturating_sub(1))
+                .unwrap_or_default()
+                .to_string(),
+        ];
+        for c in candidates {
+            if !c.is_empty() && !forms.contains(&c) {
+                forms.push(c);
+            }
+        }
+    }
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms
 }
 
 impl Runtime {
@@ -109,6 +135,7 @@ impl Runtime {
             sources: Arc::new(sources),
             code,
             starts,
+            secret_forms: secret_forms(&options.secrets),
             options,
         }
     }
@@ -213,18 +240,12 @@ impl Runtime {
 
     /// Replaces every secret value in every text of the events with `***`.
     fn redact(&self, events: &mut [Event]) {
-        let secrets: Vec<&str> = self
-            .options
-            .secrets
-            .iter()
-            .map(String::as_str)
-            .filter(|s| !s.is_empty())
-            .collect();
+        let secrets = &self.secret_forms;
         if secrets.is_empty() {
             return;
         }
         let hide = |text: &mut String| {
-            for s in &secrets {
+            for s in secrets {
                 if text.contains(s) {
                     *text = text.replace(s, "***");
                 }
