@@ -220,6 +220,24 @@ impl Runtime {
         events
     }
 
+    /// [`Runtime::turn`], also marking in `visited` every block the turn enters (indexed like
+    /// [`Program::blocks`]; `scenarist test --coverage`).
+    pub async fn turn_covering(
+        &self,
+        session: &mut Session,
+        globals: &mut Globals,
+        input: &str,
+        transport: &dyn crate::http::Transport,
+        visited: &mut [bool],
+    ) -> Vec<Event> {
+        let mut events = turn::Turn::new(self, session, globals, transport)
+            .covering(visited)
+            .run(input)
+            .await;
+        self.redact(&mut events);
+        events
+    }
+
     fn now_ms(&self) -> i64 {
         self.options.now_ms.unwrap_or_else(|| {
             std::time::SystemTime::now()

@@ -81,6 +81,8 @@ pub(super) struct Turn<'r> {
     env: Env<'r>,
     events: Vec<Event>,
     steps: u64,
+    /// Blocks entered, by index (`scenarist test --coverage`); `None` costs one branch per block.
+    visited: Option<&'r mut [bool]>,
 }
 
 impl<'r> Turn<'r> {
@@ -119,7 +121,14 @@ impl<'r> Turn<'r> {
             },
             events: Vec::new(),
             steps: 0,
+            visited: None,
         }
+    }
+
+    /// Marks in `visited` (indexed by [`BlockId`]) every block this turn enters.
+    pub fn covering(mut self, visited: &'r mut [bool]) -> Turn<'r> {
+        self.visited = Some(visited);
+        self
     }
 
     pub async fn run(mut self, input: &str) -> Vec<Event> {
@@ -407,6 +416,13 @@ impl<'r> Turn<'r> {
 
     fn enter(&mut self, block: BlockId) {
         self.env.at = Some((&self.rt.program, block));
+        if let Some(seen) = self
+            .visited
+            .as_deref_mut()
+            .and_then(|v| v.get_mut(block.index()))
+        {
+            *seen = true;
+        }
     }
 
     /// The run is over: the session becomes idle.
