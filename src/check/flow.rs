@@ -134,6 +134,27 @@ pub(super) fn graph_warnings(
 }
 
 fn unreachable_blocks(program: &Program, graph: &Graph, diagnostics: &mut Diagnostics) {
+    for id in unreachable(program, graph) {
+        let info = program.block(id);
+        let file = program.scenarios[info.scenario].file;
+        diagnostics.push(
+            Diagnostic::new(
+                Code::UnreachableBlock,
+                file,
+                info.span,
+                format!("block `{}` is never reached", info.name),
+            )
+            .with_label("no trigger, goto, call or button leads here")
+            .with_help(format!(
+                "start it with a trigger (`on message \"…\" goto {0}`) or jump to it (`goto {0}`), or delete it",
+                info.name
+            )),
+        );
+    }
+}
+
+/// The blocks no trigger leads to through any chain of edges, in block order.
+pub(super) fn unreachable(program: &Program, graph: &Graph) -> Vec<BlockId> {
     let n = graph.block_count();
     let mut reached = vec![false; n];
     let mut stack: Vec<u32> = Vec::new();
@@ -151,28 +172,16 @@ fn unreachable_blocks(program: &Program, graph: &Graph, diagnostics: &mut Diagno
             }
         }
     }
+    let mut found = Vec::new();
     for (id, info) in program.blocks.iter().enumerate() {
         // A repeated name is already an error, and a broken block only exists with syntax errors.
         let canonical =
             program.scenarios[info.scenario].blocks.get(&info.name) == Some(&BlockId(id as u32));
-        if reached[id] || info.index.is_none() || !canonical {
-            continue;
+        if !reached[id] && info.index.is_some() && canonical {
+            found.push(BlockId(id as u32));
         }
-        let file = program.scenarios[info.scenario].file;
-        diagnostics.push(
-            Diagnostic::new(
-                Code::UnreachableBlock,
-                file,
-                info.span,
-                format!("block `{}` is never reached", info.name),
-            )
-            .with_label("no trigger, goto, call or button leads here")
-            .with_help(format!(
-                "start it with a trigger (`on message \"…\" goto {0}`) or jump to it (`goto {0}`), or delete it",
-                info.name
-            )),
-        );
     }
+    found
 }
 
 /// Reports each cycle of unwaited edges once (per strongly connected component), at the block

@@ -162,6 +162,19 @@ impl Program {
     }
 }
 
+/// The blocks `check` warns about as never reached (`scn::unreachable-block`), in block order,
+/// found by the same walk and the same analysis. Empty when some target does not resolve, as
+/// the warning is then not given either.
+pub(crate) fn unreachable_blocks(program: &Program) -> Vec<BlockId> {
+    // Errors were reported when the program was compiled; this walk only wants the edges.
+    let mut ignored = Diagnostics::default();
+    let facts = walk::walk(program, &program.files, false, &mut ignored);
+    if facts.unresolved_targets {
+        return Vec::new();
+    }
+    flow::unreachable(program, &facts.graph)
+}
+
 /// Resolves names and runs every static check, pushing what it finds into `diagnostics`.
 /// With `syntax_failed`, only errors are reported (warnings would be noise about code that
 /// could not be parsed).

@@ -2,6 +2,7 @@
 //! prints through `report/` and returns its status instead of exiting.
 
 mod check;
+mod graph;
 mod run;
 
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Talk to a bot: one conversation, messages from the prompt or stdin.
     Run(run::RunArgs),
+    /// Print the bot's block graph: Mermaid (default), Graphviz DOT or SVG.
+    Graph(graph::GraphArgs),
 }
 
 /// Runs the parsed command line; the caller exits with the returned status.
@@ -45,6 +48,7 @@ pub fn main(cli: Cli) -> ExitCode {
     let status = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),
+        Command::Graph(args) => graph::run(args),
     };
     ExitCode::from(status)
 }
