@@ -854,3 +854,18 @@ fn secrets_are_sent_but_never_shown() {
     assert!(!all.contains("s3cr3t"), "{all}");
     assert!(all.contains("token=***"), "{all}");
 }
+
+#[test]
+fn https_to_a_plain_http_server_is_a_transport_failure() {
+    let server = ok_server();
+    let lines = bot(r#"
+  http GET "https://%host%/x" { on error goto failed }"#)
+    .on(&server)
+    .var("host", server.host())
+    .lines();
+    assert!(
+        lines[1].starts_with("say failed: TLS handshake failed: ")
+            && lines[1].ends_with("| status=0 body=[] headers={}"),
+        "{lines:?}"
+    );
+}

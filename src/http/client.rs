@@ -239,7 +239,13 @@ fn describe(error: &reqwest::Error) -> String {
         if let Some(r) = e.downcast_ref::<Refusal>() {
             return r.0.clone();
         }
+        if let Some(tls) = e.downcast_ref::<rustls::Error>() {
+            return format!("TLS handshake failed: {tls}");
+        }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            if let Some(tls) = tls_inside(io) {
+                return format!("TLS handshake failed: {tls}");
+            }
             let what = match io.kind() {
                 std::io::ErrorKind::ConnectionRefused => Some("connection refused"),
                 std::io::ErrorKind::ConnectionReset => Some("connection reset by the server"),
@@ -266,7 +272,9 @@ fn describe(error: &reqwest::Error) -> String {
     if detail.starts_with(REFUSED) || detail.starts_with(UNRESOLVED) {
         return detail;
     }
-    let what = if error.is_connect() {
+    let what = if error.is_connect() && detail.to_ascii_lowercase().contains("tls") {
+        "TLS handshake failed"
+    } else if error.is_connect() {
         "cannot connect"
     } else if error.is_body() || error.is_decode() {
         "cannot read the response"
@@ -276,6 +284,18 @@ fn describe(error: &reqwest::Error) -> String {
         "request failed"
     };
     format!("{what}: {}", one_line(&detail))
+}
+
+/// A TLS error wrapped in (layers of) I/O errors, as rustls reports through tokio.
+fn tls_inside(io: &std::io::Error) -> Option<&rustls::Error> {
+    let mut inner = io.get_ref()?;
+    for _ in 0..8 {
+        if let Some(tls) = inner.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        inner = inner.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+    None
 }
 
 fn one_line(text: &str) -> String {
