@@ -111,7 +111,7 @@ fn main() {
     println!(
         "{{\"sessions\":{n},\"peak_rss_kib\":{},\"serialized_bytes_avg\":{},\"typical_20_vars_bytes\":{}}}",
         peak_rss_kib(),
-        if n == 0 { 0 } else { serialized / n },
+        serialized.checked_div(n).unwrap_or(0),
         typical_json.len()
     );
     if std::env::var_os("SHOW_SESSION").is_some() {
