@@ -32,8 +32,10 @@ fn survives(bytes: Vec<u8>) {
         let _ = compile(&sources);
     });
     assert!(result.is_ok(), "compile panicked");
+    // A guard against hangs and quadratic blow-ups (27 000 errors once took 536 s), not a
+    // speed test: a debug build on a shared, loaded 2-core machine takes up to ~40 s here.
     assert!(
-        started.elapsed() < Duration::from_secs(20),
+        started.elapsed() < Duration::from_secs(120),
         "compile took {:?}",
         started.elapsed()
     );
