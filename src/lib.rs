@@ -12,6 +12,7 @@ pub mod http;
 pub mod report;
 pub mod source;
 pub mod syntax;
+pub mod testing;
 pub mod value;
 
 pub use check::Program;

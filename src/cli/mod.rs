@@ -4,6 +4,7 @@
 mod check;
 mod graph;
 mod run;
+mod test;
 
 use std::process::ExitCode;
 
@@ -39,6 +40,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Talk to a bot: one conversation, messages from the prompt or stdin.
     Run(run::RunArgs),
+    /// Replay golden transcript tests (`*.test`) against their bots, with stubbed HTTP.
+    Test(test::TestArgs),
     /// Print the bot's block graph: Mermaid (default), Graphviz DOT or SVG.
     Graph(graph::GraphArgs),
 }
@@ -48,6 +51,7 @@ pub fn main(cli: Cli) -> ExitCode {
     let status = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),
+        Command::Test(args) => test::run(args),
         Command::Graph(args) => graph::run(args),
     };
     ExitCode::from(status)

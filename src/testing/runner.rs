@@ -1,0 +1,511 @@
+//! One test file against a compiled bot: the conversations replayed through the stub transport,
+//! what happened turned into the file's items, compared in canonical form, and — for
+//! `--bless` — the file's new text. Produces data; `report` renders it.
+
+use super::format::{Body, Conversation, Exchange, Item, Output, RequestSpec, TestFile};
+use super::render;
+use super::stub::{Stubs, NO_STUB};
+use crate::eval::{ButtonEvent, Event, Globals, Location, Runtime};
+use crate::http::Request;
+
+/// The default clock of a test: 2026-01-15T12:00:00Z (change it with `now`).
+pub const DEFAULT_NOW_MS: i64 = 1_768_478_400_000;
+/// The default user, as for `scenarist run`.
+pub const DEFAULT_USER_ID: &str = "local";
+pub const DEFAULT_USER_NAME: &str = "User";
+
+/// What happened in one conversation, and whether it is what the file says.
+#[derive(Clone, Debug)]
+pub struct ConversationReport {
+    pub title: Option<String>,
+    /// 1-based line of the conversation's start.
+    pub line: usize,
+    /// The file's transcript in canonical form, each line with its 1-based line in the file.
+    pub expected: Vec<(usize, String)>,
+    /// What actually happened, in the same form.
+    pub actual: Vec<String>,
+    /// Failures that are not (only) a difference of lines: a missing or unused stub, a
+    /// request unlike the expected one, a button that was not there. 1-based lines.
+    pub problems: Vec<(usize, String)>,
+    /// Stubs and requests did not pair up: `--bless` cannot rewrite the file.
+    pub stubs_mismatch: bool,
+}
+
+impl ConversationReport {
+    pub fn passed(&self) -> bool {
+        self.problems.is_empty()
+            && self.expected.len() == self.actual.len()
+            && self
+                .expected
+                .iter()
+                .zip(&self.actual)
+                .all(|((_, e), a)| e == a)
+    }
+}
+
+/// Something the bot did in a turn, as the file would show it.
+#[derive(Clone, Debug)]
+enum Actual {
+    Output(Output),
+    /// The `k`-th request of the conversation, as the file lists it (see [`project`]).
+    Exchange {
+        k: usize,
+        request: RequestSpec,
+    },
+}
+
+/// One conversation replayed.
+struct Replay<'f> {
+    conversation: &'f Conversation,
+    exchanges: Vec<&'f Exchange>,
+    turns: Vec<Vec<Actual>>,
+    report: ConversationReport,
+}
+
+/// The result of running a file.
+#[derive(Debug)]
+pub struct FileRun {
+    pub conversations: Vec<ConversationReport>,
+    /// With `--bless`, the file's new text when it differs from the old one.
+    pub blessed: Option<String>,
+}
+
+impl FileRun {
+    pub fn passed(&self) -> bool {
+        self.conversations.iter().all(ConversationReport::passed)
+    }
+}
+
+/// Runs every conversation of the file. The conversations of a file share the bot's globals
+/// (they are users of one bot); each has its own session.
+pub fn run_file(
+    file: &TestFile,
+    rt: &Runtime,
+    tokio: &tokio::runtime::Runtime,
+    mut visited: Option<&mut [bool]>,
+    bless: bool,
+) -> FileRun {
+    let mut globals = rt.new_globals();
+    let replays: Vec<Replay<'_>> = file
+        .conversations
+        .iter()
+        .map(|c| replay(c, rt, &mut globals, tokio, visited.as_deref_mut()))
+        .collect();
+    let passed = replays.iter().all(|r| r.report.passed());
+    let blessed = if bless && !passed && !replays.iter().any(|r| r.report.stubs_mismatch) {
+        let text = bless_text(file, &replays);
+        (text != file.lines.join("\n") + "\n").then_some(text)
+    } else {
+        None
+    };
+    FileRun {
+        conversations: replays.into_iter().map(|r| r.report).collect(),
+        blessed,
+    }
+}
+
+fn replay<'f>(
+    c: &'f Conversation,
+    rt: &Runtime,
+    globals: &mut Globals,
+    tokio: &tokio::runtime::Runtime,
+    mut visited: Option<&mut [bool]>,
+) -> Replay<'f> {
+    let s = &c.settings;
+    let mut session = rt.new_session(
+        s.user_id.as_deref().unwrap_or(DEFAULT_USER_ID),
+        s.user_name.as_deref().unwrap_or(DEFAULT_USER_NAME),
+    );
+    if let Some(seed) = s.seed {
+        session.rng = seed;
+    }
+    for (name, value) in &s.vars {
+        rt.preset(&mut session, globals, name, value.clone());
+    }
+    let redact = Redactor::new(&s.secrets);
+    let exchanges: Vec<&Exchange> = c
+        .turns
+        .iter()
+        .flat_map(|t| &t.outputs)
+        .filter_map(|e| match &e.item {
+            Item::Exchange(x) => Some(&**x),
+            Item::Output(_) => None,
+        })
+        .collect();
+    let stubs = Stubs::new(exchanges.iter().map(|x| &x.stub).collect());
+    let mut problems = Vec::new();
+    let mut turns = Vec::with_capacity(c.turns.len());
+    let mut latest_buttons: Vec<ButtonEvent> = Vec::new();
+    let mut requests = 0;
+    for turn in &c.turns {
+        let line = turn.at.start + 1;
+        if turn.input.press {
+            let there = latest_buttons.iter().any(|b| {
+                !matches!(b, ButtonEvent::Link { .. }) && b.label().trim() == turn.input.text.trim()
+            });
+            if !there {
+                let shown: Vec<String> = latest_buttons.iter().map(render::button).collect();
+                let latest = if shown.is_empty() {
+                    "the bot has shown no buttons yet".to_string()
+                } else {
+                    format!("the latest buttons are {}", shown.join(" "))
+                };
+                problems.push((
+                    line,
+                    format!(
+                        "there is no button [{}] to press: {latest}",
+                        turn.input.text
+                    ),
+                ));
+            }
+        }
+        let events = match visited.as_deref_mut() {
+            Some(v) => {
+                tokio.block_on(rt.turn_covering(&mut session, globals, &turn.input.text, &stubs, v))
+            }
+            None => tokio.block_on(rt.turn(&mut session, globals, &turn.input.text, &stubs)),
+        };
+        let sent = stubs.requests_since(requests);
+        let mut sent = sent.iter();
+        let mut outputs = Vec::with_capacity(events.len());
+        for event in events {
+            let output = match event {
+                Event::Input { .. } | Event::Wait | Event::End => continue,
+                Event::Http { .. } => {
+                    let k = requests;
+                    requests += 1;
+                    let Some(request) = sent.next() else { continue };
+                    let spec = exchanges.get(k).map(|x| &x.request);
+                    let request = project(request, spec, &redact);
+                    match exchanges.get(k) {
+                        None => problems.push((
+                            line,
+                            format!(
+                                "unexpected request {} {}: the test has no stub for it (add one \
+                                 after it in the file, e.g. `→ 200`)",
+                                request.method, request.url
+                            ),
+                        )),
+                        Some(x) if render::request(&x.request) != render::request(&request) => {
+                            problems.push((
+                                x.request_at.start + 1,
+                                format!(
+                                    "the request does not match the one expected here ({}): it \
+                                     was {} {}",
+                                    differences(&x.request, &request),
+                                    request.method,
+                                    request.url
+                                ),
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                    outputs.push(Actual::Exchange { k, request });
+                    continue;
+                }
+                Event::Message { text, buttons } => {
+                    let buttons: Vec<ButtonEvent> = buttons
+                        .into_iter()
+                        .map(|b| match b {
+                            ButtonEvent::Text { label } => ButtonEvent::Text {
+                                label: redact.apply(&label),
+                            },
+                            ButtonEvent::Goto { label, target } => ButtonEvent::Goto {
+                                label: redact.apply(&label),
+                                target,
+                            },
+                            ButtonEvent::Link { label, url } => ButtonEvent::Link {
+                                label: redact.apply(&label),
+                                url: redact.apply(&url),
+                            },
+                        })
+                        .collect();
+                    if !buttons.is_empty() {
+                        latest_buttons.clone_from(&buttons);
+                    }
+                    Output::Message {
+                        text: redact.apply(&text),
+                        buttons,
+                    }
+                }
+                Event::Notify { text } => Output::Notify(redact.apply(&text)),
+                Event::Log { text } => Output::Log(redact.apply(&text)),
+                Event::Warning { message, at } => Output::Warning(placed(&redact, &message, &at)),
+                Event::Error { message, at } => Output::Error(placed(&redact, &message, &at)),
+            };
+            outputs.push(Actual::Output(output));
+        }
+        turns.push(outputs);
+    }
+    let mut stubs_mismatch = requests > exchanges.len();
+    for x in exchanges.iter().skip(requests) {
+        stubs_mismatch = true;
+        problems.push((
+            x.request_at.start + 1,
+            format!(
+                "stub not used: the bot made no request {} {} here (remove the exchange, or \
+                 check why the bot did not call)",
+                x.request.method, x.request.url
+            ),
+        ));
+    }
+    let report = ConversationReport {
+        title: c.title.clone(),
+        line: c.line + 1,
+        expected: expected_lines(c),
+        actual: actual_lines(c, &exchanges, &turns),
+        problems,
+        stubs_mismatch,
+    };
+    Replay {
+        conversation: c,
+        exchanges,
+        turns,
+        report,
+    }
+}
+
+fn placed(redact: &Redactor, message: &str, at: &Option<Location>) -> String {
+    let message = redact.apply(message);
+    match at {
+        Some(l) => format!("{}:{}: {message}", l.file, l.line),
+        None => message,
+    }
+}
+
+/// Which parts of two requests differ, for a failure message.
+fn differences(expected: &RequestSpec, actual: &RequestSpec) -> String {
+    let mut parts = Vec::new();
+    if expected.method != actual.method {
+        parts.push("method".to_string());
+    }
+    if expected.url != actual.url {
+        parts.push("URL".to_string());
+    }
+    for (name, value) in &expected.headers {
+        let got = actual
+            .headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name));
+        match got {
+            None => parts.push(format!("no header {name}")),
+            Some((_, v)) if v != value => parts.push(format!("header {name}")),
+            Some(_) => {}
+        }
+    }
+    if expected.body != actual.body {
+        parts.push("body".to_string());
+    }
+    if parts.is_empty() {
+        parts.push("headers".to_string());
+    }
+    parts.join(", ")
+}
+
+/// The request as the file lists it: method and URL; the headers the expected request lists
+/// (by name, in its order); the body when it lists one, read the way it is written there.
+/// Without an expected request (an unexpected one), everything. Secrets become `***`.
+fn project(r: &Request, spec: Option<&RequestSpec>, redact: &Redactor) -> RequestSpec {
+    let headers = match spec {
+        Some(spec) => {
+            let mut used = vec![false; r.headers.len()];
+            let mut out = Vec::new();
+            for (name, _) in &spec.headers {
+                let found = r
+                    .headers
+                    .iter()
+                    .enumerate()
+                    .find(|(k, (n, _))| !used[*k] && n.eq_ignore_ascii_case(name));
+                if let Some((k, (_, value))) = found {
+                    used[k] = true;
+                    out.push((name.clone(), redact.apply(value)));
+                }
+            }
+            out
+        }
+        None => r
+            .headers
+            .iter()
+            .map(|(n, v)| (n.clone(), redact.apply(v)))
+            .collect(),
+    };
+    let body = match (spec, &r.body) {
+        (_, None) => None,
+        (Some(spec), Some(bytes)) => spec
+            .body
+            .as_ref()
+            .map(|kind| read_body(kind, bytes, redact)),
+        (None, Some(bytes)) => {
+            let natural = match r.header("content-type").map(str::to_ascii_lowercase) {
+                Some(t) if t.contains("json") => Body::Json(serde_json::Value::Null),
+                Some(t) if t.contains("x-www-form-urlencoded") => Body::Form(Vec::new()),
+                _ => Body::Text(String::new()),
+            };
+            Some(read_body(&natural, bytes, redact))
+        }
+    };
+    RequestSpec {
+        method: r.method.to_string(),
+        url: redact.apply(&r.url),
+        headers,
+        body,
+    }
+}
+
+/// The bytes sent, read like the expected body: as JSON (equal values keep the expected
+/// form, so key order and layout do not matter), as form fields, or as text.
+fn read_body(expected: &Body, bytes: &[u8], redact: &Redactor) -> Body {
+    let text = redact.apply(&String::from_utf8_lossy(bytes));
+    match expected {
+        Body::Json(want) => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(got) if &got == want => Body::Json(want.clone()),
+            Ok(got) => Body::Json(got),
+            Err(_) => Body::Text(text),
+        },
+        Body::Form(_) => Body::Form(
+            form_urlencoded::parse(bytes)
+                .map(|(n, v)| (redact.apply(&n), redact.apply(&v)))
+                .collect(),
+        ),
+        Body::Text(_) => Body::Text(text),
+    }
+}
+
+/// The file's transcript in canonical form, with the line each comes from.
+fn expected_lines(c: &Conversation) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut push = |lines: Vec<String>, at: &std::ops::Range<usize>| {
+        let last = at.end.saturating_sub(1).max(at.start);
+        for (k, l) in lines.into_iter().enumerate() {
+            out.push(((at.start + k).min(last) + 1, l));
+        }
+    };
+    for t in &c.turns {
+        push(render::input(&t.input), &t.at);
+        for e in &t.outputs {
+            match &e.item {
+                Item::Output(o) => push(render::output(o), &e.at),
+                Item::Exchange(x) => {
+                    push(render::request(&x.request), &x.request_at);
+                    for (k, l) in &x.stub_lines {
+                        push(vec![l.clone()], &(*k..*k + 1));
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn actual_lines(c: &Conversation, exchanges: &[&Exchange], turns: &[Vec<Actual>]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (t, actual) in c.turns.iter().zip(turns) {
+        out.extend(render::input(&t.input));
+        for a in actual {
+            match a {
+                Actual::Output(o) => out.extend(render::output(o)),
+                Actual::Exchange { k, request } => {
+                    out.extend(render::request(request));
+                    match exchanges.get(*k) {
+                        Some(x) => out.extend(x.stub_lines.iter().map(|(_, l)| l.clone())),
+                        None => out.push(format!("→ error: {NO_STUB}")),
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The file with every expected part replaced by what happened. Inputs, stubs, settings and
+/// comments are copied as they are; an expected item equal to the actual one keeps its
+/// original spelling. Only called when every request had its stub.
+fn bless_text(file: &TestFile, replays: &[Replay<'_>]) -> String {
+    let lines = &file.lines;
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let mut cursor = 0;
+    let copy = |out: &mut Vec<String>, from: usize, to: usize| {
+        if from < to {
+            out.extend(lines[from..to.min(lines.len())].iter().cloned());
+        }
+    };
+    for r in replays {
+        for (turn, actual) in r.conversation.turns.iter().zip(&r.turns) {
+            copy(&mut out, cursor, turn.at.end);
+            cursor = cursor.max(turn.at.end);
+            let expected = &turn.outputs;
+            for j in 0..expected.len().max(actual.len()) {
+                let old = expected.get(j);
+                if let Some(e) = old {
+                    copy(&mut out, cursor, e.at.start);
+                    cursor = cursor.max(e.at.end);
+                }
+                match actual.get(j) {
+                    None => {}
+                    Some(Actual::Output(o)) => {
+                        let lines_now = render::output(o);
+                        match old {
+                            Some(e) if matches!(&e.item, Item::Output(w) if render::output(w) == lines_now) => {
+                                copy(&mut out, e.at.start, e.at.end)
+                            }
+                            _ => out.extend(lines_now),
+                        }
+                    }
+                    Some(Actual::Exchange { k, request }) => {
+                        let Some(x) = r.exchanges.get(*k) else {
+                            continue;
+                        };
+                        let lines_now = render::request(request);
+                        if render::request(&x.request) == lines_now {
+                            copy(&mut out, x.request_at.start, x.request_at.end);
+                        } else {
+                            out.extend(lines_now);
+                        }
+                        copy(&mut out, x.stub_at.start, x.stub_at.end);
+                    }
+                }
+            }
+        }
+    }
+    copy(&mut out, cursor, lines.len());
+    out.join("\n") + "\n"
+}
+
+/// Shows secrets as `***`: as written, and in the forms they take in URLs, forms and JSON.
+struct Redactor {
+    forms: Vec<String>,
+}
+
+impl Redactor {
+    fn new(secrets: &[String]) -> Redactor {
+        let mut forms: Vec<String> = Vec::new();
+        for s in secrets.iter().filter(|s| !s.is_empty()) {
+            let json = serde_json::to_string(s).unwrap_or_default();
+            let candidates = [
+                s.clone(),
+                crate::http::url::encode_component(s),
+                form_urlencoded::byte_serialize(s.as_bytes()).collect(),
+                json.get(1..json.len().saturating_sub(1))
+                    .unwrap_or_default()
+                    .to_string(),
+            ];
+            for c in candidates {
+                if !c.is_empty() && !forms.contains(&c) {
+                    forms.push(c);
+                }
+            }
+        }
+        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+        Redactor { forms }
+    }
+
+    fn apply(&self, text: &str) -> String {
+        let mut text = text.to_string();
+        for f in &self.forms {
+            if text.contains(f.as_str()) {
+                text = text.replace(f.as_str(), "***");
+            }
+        }
+        text
+    }
+}
