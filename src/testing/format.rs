@@ -604,7 +604,7 @@ impl Parser<'_> {
                         let at = k + e.line().saturating_sub(1);
                         self.problem(
                             at.min(range.end.saturating_sub(1)),
-                            format!("this JSON body does not parse: {e}"),
+                            format!("this JSON body does not parse: {}", json_reason(&e)),
                         );
                     }
                 }
@@ -702,6 +702,15 @@ impl Parser<'_> {
             },
             _ => {}
         }
+    }
+}
+
+/// serde_json's message without its place (which counts from the body's first line).
+fn json_reason(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
     }
 }
 

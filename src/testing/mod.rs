@@ -150,9 +150,16 @@ pub fn bot_path(test: &Path, setting: Option<&str>) -> PathBuf {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    // `.` and `..` have no name of their own: ask the file system for it.
+    let name = match dir.file_name() {
+        Some(n) => Some(n.to_os_string()),
+        None => std::fs::canonicalize(&dir)
+            .ok()
+            .and_then(|d| d.file_name().map(|n| n.to_os_string())),
+    };
     let path = match setting {
         Some(b) => dir.join(b),
-        None if dir.file_name().is_some_and(|n| n == "tests") => dir.join(".."),
+        None if name.is_some_and(|n| n == "tests") => dir.join(".."),
         None => dir,
     };
     tidy(&path)
@@ -364,7 +371,7 @@ fn bot_failure(bot: &Bot) -> String {
     match &bot.state {
         BotState::Missing(reason) => format!("cannot load the bot: {reason}"),
         _ => format!(
-            "the bot {} does not compile (its diagnostics are above)",
+            "the bot {} does not compile (see its diagnostics)",
             bot.shown
         ),
     }

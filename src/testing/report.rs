@@ -94,14 +94,14 @@ pub fn conversation(path: &str, c: &ConversationReport, color: bool) -> String {
     let title = c
         .title
         .as_ref()
-        .map(|t| format!(" \"{t}\""))
+        .map(|t| format!(" ({t})"))
         .unwrap_or_default();
     let old: Vec<&str> = c.expected.iter().map(|(_, l)| l.as_str()).collect();
     let new: Vec<&str> = c.actual.iter().map(String::as_str).collect();
     if old != new {
         let _ = writeln!(
             out,
-            "  conversation{title} (line {}): the transcript differs ({}, {})",
+            "  conversation at line {}{title}: the transcript differs ({}, {})",
             c.line,
             paint("- expected", color, |s| s.red().to_string()),
             paint("+ actual", color, |s| s.green().to_string()),
@@ -130,10 +130,18 @@ pub fn conversation(path: &str, c: &ConversationReport, color: bool) -> String {
                 paint("-->", color, |s| s.blue().to_string()),
                 line_of(first)
             );
+            // A file line rendered as several lines (a JSON body) is numbered once.
+            let mut shown = None;
             for op in &group {
                 for change in op.iter_changes(&old, &new) {
                     let number = change.old_index().map(line_of);
-                    let number = number.map_or(String::new(), |n| n.to_string());
+                    let number = match number {
+                        Some(n) if shown != Some(n) => {
+                            shown = Some(n);
+                            n.to_string()
+                        }
+                        _ => String::new(),
+                    };
                     let text = change.value();
                     let line = match change.tag() {
                         ChangeTag::Equal => {
