@@ -89,7 +89,7 @@ impl<'a> Run<'a> {
             .build()
             .expect("runtime");
         tokio.block_on(async {
-            let client = Client::new(self.policy, self.limits).expect("client");
+            let client = Client::new(self.policy, self.limits);
             rt.turn(&mut session, &mut globals, "hi", &client).await
         })
     }

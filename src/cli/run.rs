@@ -156,12 +156,8 @@ pub fn run(args: RunArgs) -> u8 {
     let limits = crate::http::Limits {
         max_response_bytes: args.max_response_bytes,
     };
-    // One client for the whole conversation: keep-alive connections are reused. It is made
-    // inside the runtime (its connection pool belongs to it).
-    let client = match tokio.block_on(async { crate::http::Client::new(policy, limits) }) {
-        Ok(c) => c,
-        Err(e) => return usage_error(e),
-    };
+    // One client for the whole conversation: keep-alive connections are reused.
+    let client = crate::http::Client::new(policy, limits);
     let mut failed = false;
     let mut out = std::io::stdout().lock();
     let mut each = |line: &str, session: &mut Session, globals: &mut Globals| -> bool {

@@ -32,10 +32,11 @@ impl Default for Limits {
     }
 }
 
-/// The HTTP client of one conversation run.
+/// The HTTP client of one conversation run. The reqwest client (TLS set up with the system's
+/// certificates) is made at the first request, so a bot that calls nothing pays nothing.
 #[derive(Clone, Debug)]
 pub struct Client {
-    inner: reqwest::Client,
+    inner: Arc<std::sync::OnceLock<Result<reqwest::Client, String>>>,
     policy: Arc<Policy>,
     limits: Limits,
 }
@@ -80,23 +81,29 @@ impl Resolve for PolicyResolver {
 }
 
 impl Client {
-    pub fn new(policy: Policy, limits: Limits) -> Result<Client, String> {
-        let policy = Arc::new(policy);
-        let inner = reqwest::Client::builder()
-            .user_agent(USER_AGENT)
-            // The operator's policy decides where requests go; an environment proxy must not.
-            .no_proxy()
-            .redirect(reqwest::redirect::Policy::none())
-            .dns_resolver(Arc::new(PolicyResolver {
-                policy: Arc::clone(&policy),
-            }))
-            .build()
-            .map_err(|e| format!("cannot start the HTTP client: {}", describe(&e)))?;
-        Ok(Client {
-            inner,
-            policy,
+    pub fn new(policy: Policy, limits: Limits) -> Client {
+        Client {
+            inner: Arc::default(),
+            policy: Arc::new(policy),
             limits,
-        })
+        }
+    }
+
+    fn inner(&self) -> Result<&reqwest::Client, Failure> {
+        let made = self.inner.get_or_init(|| {
+            reqwest::Client::builder()
+                .user_agent(USER_AGENT)
+                // The operator's policy decides where requests go; an environment proxy
+                // must not.
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(Arc::new(PolicyResolver {
+                    policy: Arc::clone(&self.policy),
+                }))
+                .build()
+                .map_err(|e| format!("cannot start the HTTP client: {}", describe(&e)))
+        });
+        made.as_ref().map_err(|e| Failure(e.clone()))
     }
 
     async fn exchange(&self, request: &Request) -> Result<Response, Failure> {
@@ -120,7 +127,7 @@ impl Client {
         let mut hops = 0;
         loop {
             self.policy.check_url(&url).map_err(Failure)?;
-            let mut builder = self.inner.request(method.clone(), url.clone());
+            let mut builder = self.inner()?.request(method.clone(), url.clone());
             for (name, value) in &headers {
                 builder = builder.header(name.as_str(), value.as_str());
             }
