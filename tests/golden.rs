@@ -577,6 +577,50 @@ user-name Ann
 }
 
 #[test]
+fn the_clock_and_the_random_numbers_are_fixed() {
+    let dir = scratch("clock");
+    write(
+        &dir.join("bot.scn"),
+        "on message \"t\" goto t\nblock t {\n  say \"{{ today() }} {{ rand(1, 1000000) }}\"\n}\n",
+    );
+    let test = write(
+        &dir.join("tests").join("clock.test"),
+        "> t\n=== another seed\nseed 7\n> t\n",
+    );
+    let o = scenarist(&["test", "--bless", &test]);
+    assert_eq!(status(&o), 0, "{}", stdout(&o));
+    let blessed = read(&test);
+    let lines: Vec<&str> = blessed.lines().filter(|l| l.starts_with('<')).collect();
+    assert_eq!(lines.len(), 2, "{blessed}");
+    assert!(
+        lines[0].starts_with("< 2026-01-15 "),
+        "the default clock: {blessed}"
+    );
+    assert_ne!(lines[0], lines[1], "`seed` changes the random numbers");
+    // The same numbers as `scenarist run` for the same user.
+    let run = Command::new(env!("CARGO_BIN_EXE_scenarist"))
+        .args(["run", &dir.join("bot.scn").display().to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().map(|mut i| i.write_all(b"t\n"));
+            child.wait_with_output()
+        })
+        .expect("scenarist run");
+    let number = lines[0].rsplit(' ').next().unwrap_or_default();
+    assert!(
+        stdout(&run).contains(&format!(" {number}\n")),
+        "{}",
+        stdout(&run)
+    );
+    for _ in 0..3 {
+        assert_eq!(status(&scenarist(&["test", &test])), 0, "repeatable");
+    }
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let o = scenarist(&["test", "no/such/dir"]);
     assert_eq!(status(&o), 2);

@@ -199,6 +199,14 @@ pub fn parse(bytes: &[u8]) -> Result<TestFile, Vec<Problem>> {
         problems: Vec::new(),
     };
     let (settings, conversations) = p.file();
+    if conversations.iter().all(|c| c.turns.is_empty()) {
+        let at = conversations.first().map_or(0, |c| c.line);
+        p.problem(
+            at,
+            "there is no conversation to replay: write the user's first message, e.g. `> hi`, \
+             then run `scenarist test --bless` to fill in the bot's answers",
+        );
+    }
     if p.problems.is_empty() {
         Ok(TestFile {
             lines,
@@ -993,6 +1001,8 @@ error: bot.scn:4: boom
         assert_eq!(utf8[0].line, 2);
         assert_eq!(errors("> a\nbot x\n")[0].line, 2);
         assert_eq!(errors("=== t\nbot x\n> a\n")[0].line, 2);
+        assert_eq!(errors("# nothing\n")[0].line, 1);
+        assert_eq!(errors("")[0].line, 1);
     }
 
     #[test]

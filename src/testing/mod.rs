@@ -276,37 +276,39 @@ pub fn run(config: &Config, compile: Compile<'_>) -> Run {
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
-    let states = parallel(
+    // One compilation per bot; a second clock or step limit for the same bot (rare) compiles
+    // it again, since a runtime owns its program.
+    let built = parallel(
         &bot_paths,
         config.jobs,
         || (),
-        |_, _, p| compile_bot(p, compile),
+        |_, b, path| {
+            let keys: Vec<RuntimeKey> = wanted.iter().filter(|k| k.0 == b).copied().collect();
+            if keys.is_empty() {
+                return (BotState::Missing(String::new()), Vec::new());
+            }
+            let (state, compiled) = compile_bot(path, compile);
+            let mut compiled = compiled;
+            let mut runtimes = Vec::new();
+            for key in keys {
+                let program = match compiled.take() {
+                    Some(p) => Some(p),
+                    None => load_and_compile(path, compile),
+                };
+                if let Some((program, sources)) = program {
+                    runtimes.push((key, runtime(path, program, sources, key)));
+                }
+            }
+            (state, runtimes)
+        },
     );
-    for (bot, state) in bots.iter_mut().zip(&states) {
-        if let BotState::Ready { blocks } = state {
+    let mut runtimes: HashMap<RuntimeKey, Runtime> = HashMap::new();
+    for (bot, (state, built)) in bots.iter_mut().zip(built) {
+        if let BotState::Ready { blocks } = &state {
             bot.reached = vec![false; blocks.len()];
         }
-    }
-    let runtimes: HashMap<RuntimeKey, Runtime> = {
-        let built = parallel(
-            &wanted,
-            config.jobs,
-            || (),
-            |_, _, &(b, now, steps)| {
-                let ready = matches!(states[b], BotState::Ready { .. });
-                ready
-                    .then(|| runtime(&bot_paths[b], compile, now, steps))
-                    .flatten()
-            },
-        );
-        wanted
-            .iter()
-            .zip(built)
-            .filter_map(|(k, rt)| rt.map(|rt| (*k, rt)))
-            .collect()
-    };
-    for (bot, state) in bots.iter_mut().zip(states) {
         bot.state = state;
+        runtimes.extend(built);
     }
 
     let jobs: Vec<usize> = (0..loaded.len()).collect();
@@ -377,11 +379,17 @@ fn bot_failure(bot: &Bot) -> String {
     }
 }
 
-/// Compiles a bot to check it and to list its blocks (with the places users see).
-fn compile_bot(path: &Path, compile: Compile<'_>) -> BotState {
+fn load_and_compile(path: &Path, compile: Compile<'_>) -> Option<(Program, Sources)> {
+    let sources = Sources::load(&[path.to_path_buf()]).ok()?;
+    compile(&sources).ok().map(|p| (p, sources))
+}
+
+/// Compiles a bot: its state (with its blocks and the places users see, or its diagnostics),
+/// and the program when it compiles.
+fn compile_bot(path: &Path, compile: Compile<'_>) -> (BotState, Option<(Program, Sources)>) {
     let sources = match Sources::load(&[path.to_path_buf()]) {
         Ok(s) => s,
-        Err(e) => return BotState::Missing(e.to_string()),
+        Err(e) => return (BotState::Missing(e.to_string()), None),
     };
     match compile(&sources) {
         Ok(program) => {
@@ -398,17 +406,16 @@ fn compile_bot(path: &Path, compile: Compile<'_>) -> BotState {
                     )
                 })
                 .collect();
-            BotState::Ready { blocks }
+            (BotState::Ready { blocks }, Some((program, sources)))
         }
-        Err(d) => BotState::Broken(Box::new((sources, d))),
+        Err(d) => (BotState::Broken(Box::new((sources, d))), None),
     }
 }
 
-/// A runtime for the bot at `path`. Its files are named relative to the bot, so the places in
+/// The runtime of a compiled bot. Its files are named relative to the bot, so the places in
 /// transcripts (`orders.scn:12`) do not depend on where the tests are run from.
-fn runtime(path: &Path, compile: Compile<'_>, now_ms: i64, max_steps: u64) -> Option<Runtime> {
-    let mut sources = Sources::load(&[path.to_path_buf()]).ok()?;
-    let program = compile(&sources).ok()?;
+fn runtime(path: &Path, program: Program, mut sources: Sources, key: RuntimeKey) -> Runtime {
+    let (_, now_ms, max_steps) = key;
     for f in &mut sources.files {
         let full = PathBuf::from(&f.name);
         let short = if path.is_dir() {
@@ -425,7 +432,7 @@ fn runtime(path: &Path, compile: Compile<'_>, now_ms: i64, max_steps: u64) -> Op
         now_ms: Some(now_ms),
         ..Options::default()
     };
-    Some(Runtime::new(program, sources, options))
+    Runtime::new(program, sources, options)
 }
 
 /// Runs one parsed file; with `--bless`, rewrites it and runs it again.
