@@ -181,7 +181,7 @@ impl<'r> Turn<'r> {
                         return;
                     }
                 }
-                self.execute(block, pc).await;
+                self.run_from(block, pc).await;
             }
             None => {
                 self.events.push(Event::Warning {
@@ -321,7 +321,33 @@ impl<'r> Turn<'r> {
     }
 
     /// The instruction loop.
-    async fn execute(&mut self, mut block: BlockId, mut pc: usize) {
+    /// Runs from (block, pc) to the end of the turn. The instruction loop itself is
+    /// synchronous (it is the interpreter's hot path); it stops at each `http` statement,
+    /// whose request is awaited here and whose outcome the loop resumes with.
+    async fn run_from(&mut self, block: BlockId, pc: usize) {
+        let rt = self.rt;
+        let mut stop = self.execute(block, pc, None);
+        while let Stop::Http { block, pc, request } = stop {
+            let Some(Instr::Http(h, on_error)) = rt.code.blocks[block.index()]
+                .code
+                .get(pc)
+                .map(|op| &op.instr)
+            else {
+                return;
+            };
+            let outcome = self.http(block, h, *on_error, *request).await;
+            stop = self.execute(block, pc, Some(outcome));
+        }
+    }
+
+    /// The instruction loop. With `resumed`, the instruction at `pc` has already run (an
+    /// `http` statement) and this is its outcome.
+    fn execute(
+        &mut self,
+        mut block: BlockId,
+        mut pc: usize,
+        mut resumed: Option<Eval<Next>>,
+    ) -> Stop {
         let rt = self.rt;
         let max_steps = rt.options.max_steps;
         self.enter(block);
@@ -329,30 +355,30 @@ impl<'r> Turn<'r> {
             let code = &rt.code.blocks[block.index()].code;
             let Some(op) = code.get(pc) else {
                 self.finish();
-                return;
+                return Stop::Done;
             };
-            self.steps += 1;
-            if self.steps > max_steps {
-                let name = rt.code.blocks[block.index()].name.clone();
-                let message = format!(
-                    "the turn ran {max_steps} statements without waiting for the user (in block `{name}`); \
-                     raise the limit with --max-steps if this is intended"
-                );
-                self.fail_at(block, op.span, message);
-                return;
-            }
-            let step = match (self.step(block, &op.instr), &op.instr) {
-                (Ok(Next::Http(request)), Instr::Http(h, on_error)) => {
-                    self.http(block, h, *on_error, *request).await
+            let step = match resumed.take() {
+                Some(outcome) => outcome,
+                None => {
+                    self.steps += 1;
+                    if self.steps > max_steps {
+                        let name = rt.code.blocks[block.index()].name.clone();
+                        let message = format!(
+                            "the turn ran {max_steps} statements without waiting for the user (in block `{name}`); \
+                             raise the limit with --max-steps if this is intended"
+                        );
+                        self.fail_at(block, op.span, message);
+                        return Stop::Done;
+                    }
+                    self.step(block, &op.instr)
                 }
-                (step, _) => step,
             };
             if !self.env.warnings.is_empty() {
                 self.flush_warnings(block);
             }
             match step {
-                // `Http` was turned into the request's outcome above.
-                Ok(Next::Continue | Next::Http(_)) => pc += 1,
+                Ok(Next::Http(request)) => return Stop::Http { block, pc, request },
+                Ok(Next::Continue) => pc += 1,
                 Ok(Next::Jump(to)) => pc = to,
                 Ok(Next::Goto(to)) => {
                     block = to;
@@ -366,7 +392,7 @@ impl<'r> Turn<'r> {
                             rt.options.max_call_depth
                         );
                         self.fail_at(block, op.span, message);
-                        return;
+                        return Stop::Done;
                     }
                     let ret = self.frame(block, pc + 1);
                     self.env.session.stack.push(ret);
@@ -383,7 +409,7 @@ impl<'r> Turn<'r> {
                         }
                         None => {
                             self.finish();
-                            return;
+                            return Stop::Done;
                         }
                     },
                     None => {
@@ -394,21 +420,21 @@ impl<'r> Turn<'r> {
                                 span: op.span,
                             },
                         );
-                        return;
+                        return Stop::Done;
                     }
                 },
                 Ok(Next::Wait) => {
                     self.env.session.waiting = Some(self.frame(block, pc));
                     self.events.push(Event::Wait);
-                    return;
+                    return Stop::Done;
                 }
                 Ok(Next::End) => {
                     self.finish();
-                    return;
+                    return Stop::Done;
                 }
                 Err(f) => {
                     self.fail(block, *f);
-                    return;
+                    return Stop::Done;
                 }
             }
         }
@@ -560,6 +586,18 @@ impl<'r> Turn<'r> {
             }
         })
     }
+}
+
+/// Why the instruction loop stopped.
+enum Stop {
+    /// The turn is over (it waits, ended or failed).
+    Done,
+    /// An `http` statement's request is to be sent.
+    Http {
+        block: BlockId,
+        pc: usize,
+        request: Box<crate::http::Request>,
+    },
 }
 
 /// What the instruction loop does next.
