@@ -84,6 +84,7 @@ def main():
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=root, check=True)
     exe = os.path.join(root, "target", "release", "scenarist")
     work = tempfile.mkdtemp(prefix="scenarist-bench-http-")
+    os.chmod(work, 0o755)  # nginx workers run as an unprivileged user
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     nginx = start_nginx(work, port)
