@@ -4,7 +4,9 @@
 Usage: scripts/bench_check.py [BLOCKS] [RUNS]     (defaults: 20000 blocks, 7 runs)
 
 Builds `scenarist` in release mode, generates the bot with scripts/gen_bot.py, checks that it
-compiles clean, then times `scenarist check` RUNS times and prints the median in MB/s.
+compiles clean, then times `scenarist check` RUNS times and prints the median in MB/s. As the
+reference run side by side it times `gzip -6` compressing the same file (one pass over the same
+bytes by a well-known tool), alternating, so the ratio says how the machine's mood moved both.
 """
 import os, statistics, subprocess, sys, tempfile, time
 
@@ -21,12 +23,17 @@ with tempfile.TemporaryDirectory() as tmp:
     first = subprocess.run([exe, "check", "--deny-warnings", bot], capture_output=True, text=True)
     if first.returncode != 0:
         sys.exit("the generated bot does not check clean:\n" + first.stderr[-3000:])
-    times = []
+    times, gz = [], []
     for _ in range(runs):
         start = time.perf_counter()
         subprocess.run([exe, "check", bot], capture_output=True, check=True)
         times.append(time.perf_counter() - start)
-    median = statistics.median(times)
+        start = time.perf_counter()
+        subprocess.run(["gzip", "-6", "-c", bot], stdout=subprocess.DEVNULL, check=True)
+        gz.append(time.perf_counter() - start)
+    median, mgz = statistics.median(times), statistics.median(gz)
     print(f"bot: {blocks} blocks, {size / 1e6:.1f} MB")
     print("runs (s): " + " ".join(f"{t:.3f}" for t in times))
     print(f"median: {median:.3f} s = {size / 1e6 / median:.1f} MB/s (parse + check, {os.cpu_count()} cores)")
+    print(f"reference gzip -6: median {mgz:.3f} s = {size / 1e6 / mgz:.1f} MB/s")
+    print(f"ratio scenarist check / gzip -6 (time): {median / mgz:.2f}")

@@ -37,28 +37,47 @@ enum Part {
     Rest,
 }
 
-/// Follows the URL text to learn whether the origin part is over.
-fn advance(mut part: Part, text: &str, seen: &mut String) -> Part {
+/// What the text so far says about the origin part (one pass, nothing kept but this).
+#[derive(Default)]
+struct Seen {
+    /// Bytes so far.
+    len: usize,
+    /// Whether a `:` appeared.
+    colon: bool,
+    /// The byte offset just after the first `://`.
+    after_scheme: Option<usize>,
+    /// The last two characters.
+    last: [char; 2],
+}
+
+/// Follows the URL text to learn whether the origin part is over: at the first `/`, `?` or
+/// `#` after `scheme://`, or — before any `:` — at the first of them.
+fn advance(part: Part, text: &str, seen: &mut Seen) -> Part {
+    if part == Part::Rest {
+        return Part::Rest;
+    }
     for c in text.chars() {
-        seen.push(c);
-        if part == Part::Origin {
-            let after_scheme = seen.find("://").map(|i| i + 3);
-            match after_scheme {
-                Some(start) if seen.len() > start && matches!(c, '/' | '?' | '#') => {
-                    part = Part::Rest
-                }
-                None if matches!(c, '/' | '?' | '#') && !seen.contains(':') => part = Part::Rest,
+        let at = seen.len;
+        seen.len += c.len_utf8();
+        if seen.after_scheme.is_none() && c == '/' && seen.last == [':', '/'] {
+            seen.after_scheme = Some(seen.len);
+        } else if matches!(c, '/' | '?' | '#') {
+            match seen.after_scheme {
+                Some(start) if at >= start => return Part::Rest,
+                None if !seen.colon => return Part::Rest,
                 _ => {}
             }
         }
+        seen.colon |= c == ':';
+        seen.last = [seen.last[1], c];
     }
-    part
+    Part::Origin
 }
 
 /// Joins the pieces (and extra query parameters) into a URL and checks it.
 pub fn build(pieces: &[Piece], query: &[(String, String)]) -> Result<url::Url, String> {
     let mut out = String::new();
-    let mut seen = String::new();
+    let mut seen = Seen::default();
     let mut part = Part::Origin;
     for piece in pieces {
         match piece {
@@ -70,11 +89,7 @@ pub fn build(pieces: &[Piece], query: &[(String, String)]) -> Result<url::Url, S
                 out.push_str(text);
                 part = advance(part, text, &mut seen);
             }
-            Piece::Value(text) => {
-                let encoded = encode_component(text);
-                out.push_str(&encoded);
-                seen.push_str(&encoded);
-            }
+            Piece::Value(text) => out.push_str(&encode_component(text)),
         }
     }
     if !query.is_empty() {

@@ -119,7 +119,16 @@ impl Value {
 
     /// Whether Lists and Dictionaries nest more than `limit` levels deep here. Stops as soon
     /// as it knows, and looks only at containers.
+    #[inline]
     pub fn nesting_exceeds(&self, limit: usize) -> bool {
+        // Scalars, the common case of every `set`, answer without a call.
+        match self {
+            Value::List(_) | Value::Dict(_) => self.container_nesting_exceeds(limit),
+            _ => false,
+        }
+    }
+
+    fn container_nesting_exceeds(&self, limit: usize) -> bool {
         let children: Box<dyn Iterator<Item = &Value>> = match self {
             Value::List(items) => Box::new(items.iter()),
             Value::Dict(map) => Box::new(map.values()),
