@@ -266,6 +266,13 @@ mod tests {
             "http://[::ffff:127.0.0.1]/",
             "http://[64:ff9b::a00:1]/",
             "http://224.0.0.1/",
+            // Spellings of 127.0.0.1 that URL parsers normalise (SSRF filter bypasses).
+            "http://2130706433/",
+            "http://0x7f000001/",
+            "http://127.1/",
+            "http://0177.0.0.1/",
+            "http://[::ffff:7f00:1]/",
+            "http://[::127.0.0.1]/",
         ] {
             let err = p.check_url(&url(u)).expect_err(u);
             assert!(err.starts_with("refused by the host policy"), "{err}");
