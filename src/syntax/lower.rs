@@ -957,7 +957,14 @@ impl Lower {
     /// `a if c1 else b if c2 else d` → `a if c1 else (b if c2 else d)`.
     fn cond_expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
         let span = self.span(&pair);
-        let ops: Vec<Pair<'_, Rule>> = inner(pair).collect();
+        let mut parts = pair.into_inner();
+        // Nearly every expression has no `if … else`: lower its one operand directly.
+        if parts.len() == 1 {
+            if let Some(only) = parts.next() {
+                return self.op_expr(only);
+            }
+        }
+        let ops: Vec<Pair<'_, Rule>> = parts.filter(|p| !is_keyword(p.as_rule())).collect();
         if ops.len() > 2 * MAX_CHAIN + 1 {
             return self.too_complex(span);
         }
@@ -986,7 +993,16 @@ impl Lower {
 
     fn op_expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
         let span = self.span(&pair);
-        let pairs = pair.into_inner();
+        let mut pairs = pair.into_inner();
+        // A lone operand (the common case) needs no operator parsing.
+        if pairs.len() == 1 {
+            if let Some(only) = pairs.clone().next() {
+                if only.as_rule() == Rule::postfix_expr {
+                    pairs.next();
+                    return self.postfix_expr(only);
+                }
+            }
+        }
         let operators = pairs
             .clone()
             .filter(|p| p.as_rule() != Rule::postfix_expr)
