@@ -22,6 +22,9 @@ const ITEM_STARTS: [&str; 5] = ["block", "on", "user", "global", "scenario"];
 
 /// Files at least this large are parsed in parallel chunks.
 const PARALLEL_MIN_BYTES: usize = 256 * 1024;
+/// Chunks per thread (see `parse_file`), each at least this large.
+const CHUNKS_PER_THREAD: usize = 8;
+const CHUNK_MIN_BYTES: usize = 64 * 1024;
 
 pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
     let Prescan {
@@ -33,8 +36,13 @@ pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(8);
+    // Several chunks per thread, taken from a shared counter: a thread slowed down by other
+    // work on the machine leaves its next chunks to the others instead of holding them up.
     let bounds = if text.len() >= PARALLEL_MIN_BYTES && threads > 1 {
-        chunk_bounds(&lines, start, text.len(), threads)
+        let chunks = (threads * CHUNKS_PER_THREAD)
+            .min(text.len() / CHUNK_MIN_BYTES)
+            .max(threads);
+        chunk_bounds(&lines, start, text.len(), chunks)
     } else {
         vec![start, text.len()]
     };
@@ -45,22 +53,35 @@ pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic
     // Chunks start at top-level lines, so each parses on its own. Should an item run past its
     // chunk's end (a `block` line inside a triple-quoted string, say), the next chunk's result
     // is dropped and that stretch is parsed again from where the item really ended.
-    let results: Vec<(Lower, usize)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = bounds
-            .windows(2)
-            .enumerate()
-            .map(|(i, w)| {
-                let (deep, lines) = (&deep, &lines);
-                scope.spawn(move || parse_range(file, text, deep, lines, w[0], w[1], i > 0))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join())
-            .collect::<Result<_, _>>()
-    })
-    .unwrap_or_else(|_| {
-        vec![parse_range(
+    let count = bounds.len() - 1;
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= count {
+                return done;
+            }
+            done.push((
+                i,
+                parse_range(file, text, &deep, &lines, bounds[i], bounds[i + 1], i > 0),
+            ));
+        }
+    };
+    let parsed: Option<Vec<(usize, (Lower, usize))>> = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads.min(count)).map(|_| scope.spawn(work)).collect();
+        let mut all = work();
+        for h in helpers {
+            all.extend(h.join().ok()?);
+        }
+        Some(all)
+    });
+    let results: Vec<(Lower, usize)> = match parsed {
+        Some(mut all) if all.len() == count => {
+            all.sort_by_key(|(i, _)| *i);
+            all.into_iter().map(|(_, r)| r).collect()
+        }
+        _ => vec![parse_range(
             file,
             text,
             &deep,
@@ -68,8 +89,8 @@ pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic
             start,
             text.len(),
             false,
-        )]
-    });
+        )],
+    };
     let mut results = results.into_iter();
     let Some((mut lower, mut reached)) = results.next() else {
         return (ast::File::default(), Vec::new());
