@@ -419,16 +419,16 @@ impl Compiler<'_> {
             }
             StmtKind::Set { target, op, value } => {
                 let instr = Instr::Set {
-                    target: target.clone(),
+                    target: (**target).clone(),
                     op: *op,
-                    value: Fast::Expr(value.clone()),
+                    value: Fast::Expr((**value).clone()),
                 };
                 self.emit(instr, span);
             }
             StmtKind::Unset { target } => {
                 self.emit(
                     Instr::Unset {
-                        target: target.clone(),
+                        target: (**target).clone(),
                     },
                     span,
                 );
@@ -466,7 +466,7 @@ impl Compiler<'_> {
             } => {
                 let head = self.emit(
                     Instr::Match {
-                        subject: subject.clone(),
+                        subject: (**subject).clone(),
                         arms: Vec::new(),
                         otherwise: 0,
                     },
@@ -515,8 +515,8 @@ impl Compiler<'_> {
                 Some(id) => {
                     let instr = Instr::Extract {
                         kind: kind.clone(),
-                        from: from.clone(),
-                        into: into.clone(),
+                        from: (**from).clone(),
+                        into: (**into).clone(),
                         otherwise: id,
                     };
                     self.emit(instr, span);

@@ -401,10 +401,14 @@ impl Lower {
                     _ => AssignOp::Set,
                 };
                 let value = self.expr(parts.next()?);
-                StmtKind::Set { target, op, value }
+                StmtKind::Set {
+                    target: Box::new(target),
+                    op,
+                    value: Box::new(value),
+                }
             }
             Rule::unset => StmtKind::Unset {
-                target: self.lvalue(inner(pair).next()?),
+                target: Box::new(self.lvalue(inner(pair).next()?)),
             },
             Rule::if_stmt => {
                 let mut branches = Vec::new();
@@ -431,8 +435,8 @@ impl Lower {
                 }
             }
             Rule::match_stmt => self.match_stmt(pair)?,
-            Rule::goto => StmtKind::Goto(self.target(inner(pair).next()?)),
-            Rule::call => StmtKind::Call(self.target(inner(pair).next()?)),
+            Rule::goto => StmtKind::Goto(Box::new(self.target(inner(pair).next()?))),
+            Rule::call => StmtKind::Call(Box::new(self.target(inner(pair).next()?))),
             Rule::return_stmt => StmtKind::Return,
             Rule::end_stmt => StmtKind::End,
             Rule::extract => {
@@ -443,9 +447,9 @@ impl Lower {
                 let otherwise = self.target(parts.next()?);
                 StmtKind::Extract {
                     kind,
-                    from,
-                    into,
-                    otherwise,
+                    from: Box::new(from),
+                    into: Box::new(into),
+                    otherwise: Box::new(otherwise),
                 }
             }
             Rule::http => self.http(pair)?,
@@ -523,7 +527,7 @@ impl Lower {
             });
         }
         Some(StmtKind::Match {
-            subject,
+            subject: Box::new(subject),
             arms,
             otherwise,
         })
