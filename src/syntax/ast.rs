@@ -103,9 +103,9 @@ pub enum StmtKind {
     Wait {
         into: Option<VarPath>,
     },
-    // Large parts are boxed so that a statement stays small (a `Vec<Stmt>` holds every
-    // statement at the size of the largest kind: 368 bytes before, 112 now, which halved the
-    // memory a large bot's syntax tree takes, and the time spent faulting it in).
+    // Large parts are boxed so that a statement stays small: a `Vec<Stmt>` holds every
+    // statement at the size of the largest kind (368 bytes before, 112 now; checking a 6.6 MB
+    // bot peaks at 163 MB instead of 214 MB).
     Set {
         target: Box<LValue>,
         op: AssignOp,
