@@ -236,6 +236,7 @@ fn user_agent_is_scenarist_unless_the_scenario_sets_one() {
     header User-Agent: "MyShopBot/2"
     header X-Trace: "%who%"
     header x-trace: "second"
+    header X-Name: "Иван	Иванов"
     on error goto failed
   }"#)
     .on(&server)
@@ -248,6 +249,8 @@ fn user_agent_is_scenarist_unless_the_scenario_sets_one() {
     );
     assert_eq!(got[1].header_all("user-agent"), ["MyShopBot/2"]);
     assert_eq!(got[1].header_all("x-trace"), ["Ann Lee", "second"]);
+    // UTF-8 and tabs are sent as they are (other control characters are refused).
+    assert_eq!(got[1].header_all("x-name"), ["Иван\tИванов"]);
 }
 
 #[test]

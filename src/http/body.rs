@@ -64,6 +64,13 @@ pub fn header_value(name: &str, value: &str) -> Result<(), String> {
             "the value of header `{name}` contains a line break; the request was not sent"
         ));
     }
+    // Other control characters cannot be sent in a header either (HTTP allows only tab).
+    if let Some(c) = value.chars().find(|c| c.is_ascii_control() && *c != '\t') {
+        return Err(format!(
+            "the value of header `{name}` contains the control character {:?}; the request was not sent",
+            c
+        ));
+    }
     Ok(())
 }
 
@@ -191,6 +198,11 @@ mod tests {
         assert!(header_value("X-A", "ok value").is_ok());
         assert!(header_value("X-A", "a\r\nX-Evil: 1").is_err());
         assert!(header_value("X-A", "a\nb").is_err());
+        assert!(header_value("X-A", "tab\tand Кириллица").is_ok());
+        assert_eq!(
+            header_value("X-A", "nul\0"),
+            Err("the value of header `X-A` contains the control character '\\0'; the request was not sent".into())
+        );
     }
 
     #[test]
