@@ -578,3 +578,88 @@ fn lone_percent_and_braces_do_not_crash() {
         let _ = parse(0, src);
     }
 }
+
+/// A bot in the shapes of `scripts/gen_bot.py` (menus, validated questions, http calls,
+/// matches), `blocks` blocks long.
+fn generated_bot(blocks: usize) -> String {
+    let mut s = String::from("scenario \"Generated benchmark bot\"\n\n");
+    s.push_str(
+        "user %score% = 0\nglobal %visits% = 0\nuser %token% = \"\"\nuser %answers% = {}\n\n",
+    );
+    s.push_str("on start goto b0\non message \"/menu\" goto b0\non message matches /^step (?P<n>\\d+)$/i goto b0\n\n");
+    for i in 0..blocks {
+        let (next, alt) = ((i + 1) % blocks, (i * 7 + 3) % blocks);
+        s.push_str(&match i % 4 {
+            0 => format!("# Step {i}: a menu.\nblock b{i} {{\n  say \"Hello, %user_name%! This is step {i}.\" {{\n    button \"Continue\" goto b{next}\n    button \"Start over\" goto b0\n    link \"Help centre\" \"https://help.example.com/steps/{i}\"\n  }}\n  wait\n  goto b{alt}\n}}\n\n"),
+            1 => format!("# Step {i}: a question.\nblock b{i} {{\n  say \"How many items for order {i}?\"\n  wait -> %answer%\n  extract integer from %answer% -> %qty% else goto b{alt}\n  if %qty% > 100 {{\n    say \"A lot! About {{{{ %qty% }}}} items.\"\n  }} elif %qty% == 0 {{\n    say \"Zero items?\"\n  }} else {{\n    set %score% += %qty% * 2\n  }}\n  goto b{next}\n}}\n\n"),
+            2 => format!("# Step {i}: an API call.\nblock b{i} {{\n  http POST \"https://api.example.com/orders/{i}/items?user=%user_id%\" {{\n    header Authorization: \"Bearer %token%\"\n    json {{\"step\": {i}, \"qty\": %qty%, \"name\": \"%user_name%\"}}\n    timeout 5s\n    on error goto b{alt}\n  }}\n  if %status% == 200 {{\n    say \"Saved: {{{{ %body.items% | len() }}}} items.\"\n  }}\n  goto b{next}\n}}\n\n"),
+            _ => format!("# Step {i}: choices.\nblock b{i} {{\n  say \"Add item {i}?\"\n  wait\n  match %message% {{\n    \"yes\", \"да\" => {{ set %answers%[str({i})] = true; goto b{next} }}\n    like \"no\" => goto b{alt}\n    else => say \"Please answer yes or no, %user_name%.\"\n  }}\n  goto b{next}\n}}\n\n"),
+        });
+    }
+    s
+}
+
+/// Every `.scn` file under `dir`, recursively.
+fn scn_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            scn_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "scn") {
+            out.push(path);
+        }
+    }
+}
+
+/// The lean grammar (tried first on every item) and the full grammar give the same AST, spans
+/// included (`Debug` shows them, `==` does not), and the same diagnostics; on valid input the
+/// lean grammar parses every item.
+#[test]
+fn lean_and_full_grammars_parse_alike() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = Vec::new();
+    scn_files(&root.join("scenarios"), &mut files);
+    scn_files(&root.join("tests/fixtures"), &mut files);
+    files.sort();
+    let mut sources: Vec<(String, String)> = files
+        .iter()
+        .map(|p| {
+            let name = p.display().to_string();
+            (name, std::fs::read_to_string(p).unwrap_or_default())
+        })
+        .collect();
+    sources.push(("generated".into(), generated_bot(200)));
+    let mut valid = 0;
+    for (name, text) in &sources {
+        let (lean, lean_diags, lean_items) = scenarist::syntax::parse_paths(0, text, true);
+        let (full, full_diags, full_items) = scenarist::syntax::parse_paths(0, text, false);
+        assert_eq!(full_items, 0, "{name}");
+        assert_eq!(lean, full, "{name}");
+        assert_eq!(format!("{lean:?}"), format!("{full:?}"), "{name}");
+        assert_eq!(
+            format!("{lean_diags:?}"),
+            format!("{full_diags:?}"),
+            "{name}"
+        );
+        let file = name.rsplit('/').next().unwrap_or("");
+        let must_be_valid = name.contains("/scenarios/")
+            || name == "generated"
+            || (name.contains("/fixtures/check/")
+                && (file.starts_with("ok_") || file.starts_with("warn_")));
+        if must_be_valid && lean_diags.is_empty() {
+            valid += 1;
+            let items = lean.declarations.len()
+                + lean.triggers.len()
+                + lean.blocks.len()
+                + usize::from(lean.display_name.is_some());
+            assert!(
+                lean_items >= items,
+                "{name}: {lean_items} lean of {items} items"
+            );
+        }
+    }
+    assert!(valid >= 10, "only {valid} valid files");
+}
