@@ -5,10 +5,10 @@
 use std::sync::LazyLock;
 
 use pest::iterators::{Pair, Pairs};
-use pest::pratt_parser::PrattParser;
+use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use super::ast::*;
-use super::parser::{parse_template_expr, parse_template_expr_lean, syntax_error, Rule};
+use super::parser::{parse_template_expr, syntax_error, Rule};
 use super::template;
 use super::Span;
 use crate::diagnostic::{did_you_mean, Code, Diagnostic, FileId};
@@ -18,75 +18,28 @@ use crate::diagnostic::{did_you_mean, Code, Diagnostic, FileId};
 const MAX_CHAIN: usize = 100;
 const MAX_EXPR_DEPTH: usize = 256;
 
-/// The operator table of §6 over the rules of either grammar (both name operators alike).
-macro_rules! pratt_table {
-    ($Rule:ident) => {
-        pest::pratt_parser::PrattParser::new()
-            .op(pest::pratt_parser::Op::infix(
-                $Rule::or,
-                pest::pratt_parser::Assoc::Left,
-            ))
-            .op(pest::pratt_parser::Op::infix(
-                $Rule::and,
-                pest::pratt_parser::Assoc::Left,
-            ))
-            .op(pest::pratt_parser::Op::prefix($Rule::not))
-            .op(
-                pest::pratt_parser::Op::infix($Rule::eq, pest::pratt_parser::Assoc::Left)
-                    | pest::pratt_parser::Op::infix($Rule::ne, pest::pratt_parser::Assoc::Left)
-                    | pest::pratt_parser::Op::infix($Rule::lt, pest::pratt_parser::Assoc::Left)
-                    | pest::pratt_parser::Op::infix($Rule::le, pest::pratt_parser::Assoc::Left)
-                    | pest::pratt_parser::Op::infix($Rule::gt, pest::pratt_parser::Assoc::Left)
-                    | pest::pratt_parser::Op::infix($Rule::ge, pest::pratt_parser::Assoc::Left)
-                    | pest::pratt_parser::Op::infix($Rule::in_op, pest::pratt_parser::Assoc::Left)
-                    | pest::pratt_parser::Op::infix($Rule::not_in, pest::pratt_parser::Assoc::Left)
-                    | pest::pratt_parser::Op::infix($Rule::like, pest::pratt_parser::Assoc::Left)
-                    | pest::pratt_parser::Op::infix(
-                        $Rule::matches,
-                        pest::pratt_parser::Assoc::Left,
-                    ),
-            )
-            .op(
-                pest::pratt_parser::Op::infix($Rule::add, pest::pratt_parser::Assoc::Left)
-                    | pest::pratt_parser::Op::infix($Rule::sub, pest::pratt_parser::Assoc::Left),
-            )
-            .op(
-                pest::pratt_parser::Op::infix($Rule::mul, pest::pratt_parser::Assoc::Left)
-                    | pest::pratt_parser::Op::infix($Rule::div, pest::pratt_parser::Assoc::Left)
-                    | pest::pratt_parser::Op::infix(
-                        $Rule::floor_div,
-                        pest::pratt_parser::Assoc::Left,
-                    ),
-            )
-            .op(pest::pratt_parser::Op::prefix($Rule::neg))
-            .op(pest::pratt_parser::Op::infix(
-                $Rule::pow,
-                pest::pratt_parser::Assoc::Right,
-            ))
-    };
-}
-pub(super) use pratt_table;
-
-static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| pratt_table!(Rule));
-
-/// A grammar whose pairs the lowering reads: the full one, or the lean one of `fast.rs`, whose
-/// visible rules are namesakes of the full one's and yield the same pairs.
-pub(super) trait Grammar: pest::RuleType + 'static {
-    /// The full grammar's rule of the same name.
-    fn canon(self) -> Rule;
-    /// [`pratt_table`] over this grammar's rules.
-    fn pratt() -> &'static PrattParser<Self>;
-}
-
-impl Grammar for Rule {
-    fn canon(self) -> Rule {
-        self
-    }
-
-    fn pratt() -> &'static PrattParser<Rule> {
-        &PRATT
-    }
-}
+static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
+    PrattParser::new()
+        .op(Op::infix(Rule::or, Assoc::Left))
+        .op(Op::infix(Rule::and, Assoc::Left))
+        .op(Op::prefix(Rule::not))
+        .op(Op::infix(Rule::eq, Assoc::Left)
+            | Op::infix(Rule::ne, Assoc::Left)
+            | Op::infix(Rule::lt, Assoc::Left)
+            | Op::infix(Rule::le, Assoc::Left)
+            | Op::infix(Rule::gt, Assoc::Left)
+            | Op::infix(Rule::ge, Assoc::Left)
+            | Op::infix(Rule::in_op, Assoc::Left)
+            | Op::infix(Rule::not_in, Assoc::Left)
+            | Op::infix(Rule::like, Assoc::Left)
+            | Op::infix(Rule::matches, Assoc::Left))
+        .op(Op::infix(Rule::add, Assoc::Left) | Op::infix(Rule::sub, Assoc::Left))
+        .op(Op::infix(Rule::mul, Assoc::Left)
+            | Op::infix(Rule::div, Assoc::Left)
+            | Op::infix(Rule::floor_div, Assoc::Left))
+        .op(Op::prefix(Rule::neg))
+        .op(Op::infix(Rule::pow, Assoc::Right))
+});
 
 pub(super) struct Lower {
     pub file: File,
@@ -95,10 +48,6 @@ pub(super) struct Lower {
     /// Absolute offset of the text the current pairs were parsed from.
     base: usize,
     seen_item: bool,
-    /// Whether `{{ }}` holes are tried with the lean grammar first.
-    lean: bool,
-    /// How many items the lean grammar parsed.
-    pub lean_items: usize,
 }
 
 fn is_keyword(rule: Rule) -> bool {
@@ -155,9 +104,8 @@ fn is_keyword(rule: Rule) -> bool {
 }
 
 /// The children of a pair that carry meaning (keywords dropped).
-fn inner<R: Grammar>(pair: Pair<'_, R>) -> impl Iterator<Item = Pair<'_, R>> {
-    pair.into_inner()
-        .filter(|p| !is_keyword(p.as_rule().canon()))
+fn inner(pair: Pair<'_, Rule>) -> impl Iterator<Item = Pair<'_, Rule>> {
+    pair.into_inner().filter(|p| !is_keyword(p.as_rule()))
 }
 
 fn expr(kind: ExprKind, span: Span) -> Expr {
@@ -195,15 +143,13 @@ fn depth_exceeds(e: &Expr, limit: usize) -> bool {
 }
 
 impl Lower {
-    pub fn new(file_id: FileId, seen_item: bool, lean: bool) -> Lower {
+    pub fn new(file_id: FileId, seen_item: bool) -> Lower {
         Lower {
             file: File::default(),
             diags: Vec::new(),
             file_id,
             base: 0,
             seen_item,
-            lean,
-            lean_items: 0,
         }
     }
 
@@ -218,15 +164,14 @@ impl Lower {
         self.file.blocks.extend(f.blocks);
         self.file.broken_blocks.extend(f.broken_blocks);
         self.diags.extend(later.diags);
-        self.lean_items += later.lean_items;
     }
 
-    fn span<R: Grammar>(&self, pair: &Pair<'_, R>) -> Span {
+    fn span(&self, pair: &Pair<'_, Rule>) -> Span {
         let s = pair.as_span();
         Span::new(self.base + s.start(), self.base + s.end())
     }
 
-    fn ident<R: Grammar>(&self, pair: &Pair<'_, R>) -> Ident {
+    fn ident(&self, pair: &Pair<'_, Rule>) -> Ident {
         Ident {
             name: pair.as_str().to_string(),
             span: self.span(pair),
@@ -242,7 +187,7 @@ impl Lower {
 
     /// Lowers one `item_step` parsed at absolute offset `base`; returns where it ended and
     /// whether it held an item (rather than only the end of the input).
-    pub fn item_step<R: Grammar>(&mut self, mut pairs: Pairs<'_, R>, base: usize) -> (usize, bool) {
+    pub fn item_step(&mut self, mut pairs: Pairs<'_, Rule>, base: usize) -> (usize, bool) {
         self.base = base;
         let Some(step) = pairs.next() else {
             return (base, false);
@@ -250,7 +195,7 @@ impl Lower {
         let end = self.span(&step).end;
         let mut found = false;
         for item in step.into_inner() {
-            match item.as_rule().canon() {
+            match item.as_rule() {
                 Rule::header => self.header(item),
                 Rule::declaration => self.declaration(item),
                 Rule::trigger => self.trigger(item),
@@ -262,7 +207,7 @@ impl Lower {
         (end, found)
     }
 
-    fn header<R: Grammar>(&mut self, pair: Pair<'_, R>) {
+    fn header(&mut self, pair: Pair<'_, Rule>) {
         let span = self.span(&pair);
         let Some(s) = inner(pair).next() else { return };
         let name = self.template(s);
@@ -281,11 +226,11 @@ impl Lower {
         self.file.display_name = Some((text, span));
     }
 
-    fn declaration<R: Grammar>(&mut self, pair: Pair<'_, R>) {
+    fn declaration(&mut self, pair: Pair<'_, Rule>) {
         self.seen_item = true;
         let span = self.span(&pair);
         let mut parts = pair.into_inner();
-        let scope = match parts.next().map(|p| p.as_rule().canon()) {
+        let scope = match parts.next().map(|p| p.as_rule()) {
             Some(Rule::kw_global) => Scope::Global,
             _ => Scope::User,
         };
@@ -310,14 +255,14 @@ impl Lower {
         });
     }
 
-    fn trigger<R: Grammar>(&mut self, pair: Pair<'_, R>) {
+    fn trigger(&mut self, pair: Pair<'_, Rule>) {
         self.seen_item = true;
         let span = self.span(&pair);
         let mut anytime = false;
         let mut event = None;
         let mut target = None;
         for p in pair.into_inner() {
-            match p.as_rule().canon() {
+            match p.as_rule() {
                 Rule::kw_anytime => anytime = true,
                 Rule::event => event = self.event(p),
                 Rule::target => target = Some(self.target(p)),
@@ -334,9 +279,9 @@ impl Lower {
         }
     }
 
-    fn event<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Option<Event> {
+    fn event(&mut self, pair: Pair<'_, Rule>) -> Option<Event> {
         let ev = pair.into_inner().next()?;
-        Some(match ev.as_rule().canon() {
+        Some(match ev.as_rule() {
             Rule::ev_start => Event::Start,
             Rule::ev_fallback => Event::Fallback,
             Rule::ev_webhook => Event::Webhook(self.constant_text(inner(ev).next()?)),
@@ -344,8 +289,8 @@ impl Lower {
                 let mut kind = Rule::ev_message;
                 let mut event = None;
                 for p in ev.into_inner() {
-                    match p.as_rule().canon() {
-                        Rule::kw_like | Rule::kw_contains => kind = p.as_rule().canon(),
+                    match p.as_rule() {
+                        Rule::kw_like | Rule::kw_contains => kind = p.as_rule(),
                         Rule::regex => event = Some(Event::MessageMatches(self.regex(p))),
                         Rule::string => {
                             let text = self.constant_text(p);
@@ -365,7 +310,7 @@ impl Lower {
     }
 
     /// A string that must not contain holes (trigger texts).
-    fn constant_text<R: Grammar>(&mut self, pair: Pair<'_, R>) -> String {
+    fn constant_text(&mut self, pair: Pair<'_, Rule>) -> String {
         let t = self.template(pair);
         match t.as_constant() {
             Some(s) => s,
@@ -382,7 +327,7 @@ impl Lower {
         }
     }
 
-    fn target<R: Grammar>(&self, pair: Pair<'_, R>) -> Target {
+    fn target(&self, pair: Pair<'_, Rule>) -> Target {
         let span = self.span(&pair);
         let names: Vec<Ident> = pair.into_inner().map(|p| self.ident(&p)).collect();
         let mut names = names.into_iter();
@@ -404,7 +349,7 @@ impl Lower {
         }
     }
 
-    fn block<R: Grammar>(&mut self, pair: Pair<'_, R>) {
+    fn block(&mut self, pair: Pair<'_, Rule>) {
         self.seen_item = true;
         let span = self.span(&pair);
         let mut parts = inner(pair);
@@ -416,15 +361,15 @@ impl Lower {
         self.file.blocks.push(Block { name, body, span });
     }
 
-    fn body<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Vec<Stmt> {
+    fn body(&mut self, pair: Pair<'_, Rule>) -> Vec<Stmt> {
         pair.into_inner()
             .filter_map(|p| self.statement(p))
             .collect()
     }
 
-    fn statement<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Option<Stmt> {
+    fn statement(&mut self, pair: Pair<'_, Rule>) -> Option<Stmt> {
         let span = self.span(&pair);
-        let rule = pair.as_rule().canon();
+        let rule = pair.as_rule();
         let kind = match rule {
             Rule::say => {
                 let mut parts = inner(pair);
@@ -435,7 +380,7 @@ impl Lower {
             Rule::wait => {
                 let mut into = None;
                 for p in inner(pair) {
-                    match p.as_rule().canon() {
+                    match p.as_rule() {
                         Rule::var => into = Some(self.var(p)),
                         Rule::wait_timeout => {
                             self.not_supported(self.span(&p), "`wait … timeout … goto`");
@@ -473,7 +418,7 @@ impl Lower {
                 let body = self.body(parts.next()?);
                 branches.push((cond, body));
                 for p in parts {
-                    match p.as_rule().canon() {
+                    match p.as_rule() {
                         Rule::elif_part => {
                             let mut q = inner(p);
                             let cond = self.expr(q.next()?);
@@ -533,11 +478,11 @@ impl Lower {
         e.help = Some("timers and scheduled transitions are planned; for now, use `wait` and check the time with `now()`".into());
     }
 
-    fn buttons<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Vec<Button> {
+    fn buttons(&mut self, pair: Pair<'_, Rule>) -> Vec<Button> {
         let mut out = Vec::new();
         for b in pair.into_inner() {
             let span = self.span(&b);
-            let rule = b.as_rule().canon();
+            let rule = b.as_rule();
             let mut parts = inner(b);
             let Some(label) = parts.next() else { continue };
             let label = self.template(label);
@@ -551,7 +496,7 @@ impl Lower {
         out
     }
 
-    fn match_stmt<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Option<StmtKind> {
+    fn match_stmt(&mut self, pair: Pair<'_, Rule>) -> Option<StmtKind> {
         let mut parts = inner(pair);
         let subject = self.expr(parts.next()?);
         let mut arms = Vec::new();
@@ -561,12 +506,12 @@ impl Lower {
             let mut q = arm.into_inner();
             let head = q.next()?;
             let body_pair = q.next()?;
-            let body = if body_pair.as_rule().canon() == Rule::body {
+            let body = if body_pair.as_rule() == Rule::body {
                 self.body(body_pair)
             } else {
                 self.statement(body_pair).into_iter().collect()
             };
-            if head.as_rule().canon() == Rule::arm_else {
+            if head.as_rule() == Rule::arm_else {
                 if otherwise.is_some() {
                     self.error(Code::Syntax, span, "`match` has two `else` arms")
                         .label = "second `else`".into();
@@ -588,9 +533,9 @@ impl Lower {
         })
     }
 
-    fn pattern<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Option<Pattern> {
+    fn pattern(&mut self, pair: Pair<'_, Rule>) -> Option<Pattern> {
         let p = pair.into_inner().next()?;
-        Some(match p.as_rule().canon() {
+        Some(match p.as_rule() {
             Rule::like_pattern => Pattern::Like(self.template(inner(p).next()?)),
             Rule::string | Rule::var => Pattern::Text(self.template(p)),
             Rule::signed_number => Pattern::Number(p.as_str().to_string(), self.span(&p)),
@@ -599,9 +544,9 @@ impl Lower {
         })
     }
 
-    fn extract_kind<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Option<ExtractKind> {
+    fn extract_kind(&mut self, pair: Pair<'_, Rule>) -> Option<ExtractKind> {
         let p = pair.into_inner().next()?;
-        if p.as_rule().canon() == Rule::regex {
+        if p.as_rule() == Rule::regex {
             return Some(ExtractKind::Regex(self.regex(p)));
         }
         const KINDS: [&str; 6] = ["number", "integer", "email", "phone", "url", "date"];
@@ -630,7 +575,7 @@ impl Lower {
         })
     }
 
-    fn http<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Option<StmtKind> {
+    fn http(&mut self, pair: Pair<'_, Rule>) -> Option<StmtKind> {
         let mut parts = inner(pair);
         let method_pair = parts.next()?;
         let method_span = self.span(&method_pair);
@@ -673,7 +618,7 @@ impl Lower {
         let mut seen: Vec<(Rule, Span)> = Vec::new();
         for opt in options.into_inner() {
             let span = self.span(&opt);
-            let rule = opt.as_rule().canon();
+            let rule = opt.as_rule();
             let once = !matches!(rule, Rule::header_opt | Rule::query_opt);
             let is_body = matches!(rule, Rule::form_opt | Rule::json_opt | Rule::text_opt);
             if once {
@@ -727,7 +672,7 @@ impl Lower {
                         continue;
                     };
                     let name = match name.into_inner().next() {
-                        Some(n) if n.as_rule().canon() == Rule::string => {
+                        Some(n) if n.as_rule() == Rule::string => {
                             let t = self.template(n);
                             t.as_constant().unwrap_or_default()
                         }
@@ -778,7 +723,7 @@ impl Lower {
     }
 
     /// `250ms`, `30s`, `5m`, `2h`, `1d` → milliseconds.
-    fn duration<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Option<u64> {
+    fn duration(&mut self, pair: Pair<'_, Rule>) -> Option<u64> {
         let text = pair.as_str();
         let split = text
             .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -815,7 +760,7 @@ impl Lower {
         }
     }
 
-    fn var<R: Grammar>(&mut self, pair: Pair<'_, R>) -> VarPath {
+    fn var(&mut self, pair: Pair<'_, Rule>) -> VarPath {
         let span = self.span(&pair);
         let path_pair = pair.into_inner().next();
         let mut segments = path_pair.into_iter().flat_map(|p| p.into_inner());
@@ -832,7 +777,7 @@ impl Lower {
         }
     }
 
-    fn lvalue<R: Grammar>(&mut self, pair: Pair<'_, R>) -> LValue {
+    fn lvalue(&mut self, pair: Pair<'_, Rule>) -> LValue {
         let span = self.span(&pair);
         let mut parts = pair.into_inner();
         let var = match parts.next() {
@@ -850,7 +795,7 @@ impl Lower {
         let mut index = Vec::new();
         for p in parts {
             let pspan = self.span(&p);
-            match p.as_rule().canon() {
+            match p.as_rule() {
                 Rule::index => {
                     if let Some(e) = p.into_inner().next() {
                         index.push(self.expr(e));
@@ -871,12 +816,12 @@ impl Lower {
         LValue { var, index, span }
     }
 
-    fn regex<R: Grammar>(&mut self, pair: Pair<'_, R>) -> RegexLit {
+    fn regex(&mut self, pair: Pair<'_, Rule>) -> RegexLit {
         let span = self.span(&pair);
         let mut pattern = String::new();
         let mut flags = String::new();
         for p in pair.into_inner() {
-            match p.as_rule().canon() {
+            match p.as_rule() {
                 Rule::regex_body => pattern = p.as_str().replace("\\/", "/"),
                 Rule::regex_flags => flags = p.as_str().to_string(),
                 _ => {}
@@ -890,8 +835,8 @@ impl Lower {
     }
 
     /// A `text` (string or lone variable) or `string` pair as a template.
-    fn template<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Template {
-        let pair = if pair.as_rule().canon() == Rule::text {
+    fn template(&mut self, pair: Pair<'_, Rule>) -> Template {
+        let pair = if pair.as_rule() == Rule::text {
             match pair.into_inner().next() {
                 Some(p) => p,
                 None => {
@@ -905,7 +850,7 @@ impl Lower {
             pair
         };
         let span = self.span(&pair);
-        if pair.as_rule().canon() == Rule::var {
+        if pair.as_rule() == Rule::var {
             let v = self.var(pair);
             return Template {
                 parts: vec![TemplatePart::Var(v)],
@@ -932,22 +877,12 @@ impl Lower {
     }
 
     fn template_expr(&mut self, src: &str, at: usize) -> Expr {
-        if self.lean {
-            if let Some(mut pairs) = parse_template_expr_lean(src) {
-                self.base = at;
-                let e = pairs
-                    .next()
-                    .and_then(|p| p.into_inner().find(|p| p.as_rule().canon() == Rule::expr))
-                    .map(|p| self.expr(p));
-                return e.unwrap_or(expr(ExprKind::Invalid, Span::new(at, at + src.len())));
-            }
-        }
         match parse_template_expr(src) {
             Ok(mut pairs) => {
                 self.base = at;
                 let e = pairs
                     .next()
-                    .and_then(|p| p.into_inner().find(|p| p.as_rule().canon() == Rule::expr))
+                    .and_then(|p| p.into_inner().find(|p| p.as_rule() == Rule::expr))
                     .map(|p| self.expr(p));
                 e.unwrap_or(expr(ExprKind::Invalid, Span::new(at, at + src.len())))
             }
@@ -972,7 +907,7 @@ impl Lower {
     // ------------------------------------------------------------ expressions
 
     /// `expr`: a conditional expression followed by pipes.
-    fn expr<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Expr {
+    fn expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
         let span = self.span(&pair);
         let e = self.expr_inner(pair);
         if depth_exceeds(&e, MAX_EXPR_DEPTH) {
@@ -988,7 +923,7 @@ impl Lower {
         expr(ExprKind::Invalid, span)
     }
 
-    fn expr_inner<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Expr {
+    fn expr_inner(&mut self, pair: Pair<'_, Rule>) -> Expr {
         let span = self.span(&pair);
         let mut parts = pair.into_inner();
         let Some(first) = parts.next() else {
@@ -1002,7 +937,7 @@ impl Lower {
                 return self.too_complex(span);
             }
             let pspan = self.span(&p);
-            let (func, mut args) = match p.as_rule().canon() {
+            let (func, mut args) = match p.as_rule() {
                 Rule::call_expr => match self.call_parts(p) {
                     Some(c) => c,
                     None => return expr(ExprKind::Invalid, span),
@@ -1024,7 +959,7 @@ impl Lower {
     }
 
     /// `a if c1 else b if c2 else d` → `a if c1 else (b if c2 else d)`.
-    fn cond_expr<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Expr {
+    fn cond_expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
         let span = self.span(&pair);
         let mut parts = pair.into_inner();
         // Nearly every expression has no `if … else`: lower its one operand directly.
@@ -1033,7 +968,7 @@ impl Lower {
                 return self.op_expr(only);
             }
         }
-        let ops: Vec<Pair<'_, R>> = parts.filter(|p| !is_keyword(p.as_rule().canon())).collect();
+        let ops: Vec<Pair<'_, Rule>> = parts.filter(|p| !is_keyword(p.as_rule())).collect();
         if ops.len() > 2 * MAX_CHAIN + 1 {
             return self.too_complex(span);
         }
@@ -1060,13 +995,13 @@ impl Lower {
         value
     }
 
-    fn op_expr<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Expr {
+    fn op_expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
         let span = self.span(&pair);
         let mut pairs = pair.into_inner();
         // A lone operand (the common case) needs no operator parsing.
         if pairs.len() == 1 {
             if let Some(only) = pairs.clone().next() {
-                if only.as_rule().canon() == Rule::postfix_expr {
+                if only.as_rule() == Rule::postfix_expr {
                     pairs.next();
                     return self.postfix_expr(only);
                 }
@@ -1074,26 +1009,26 @@ impl Lower {
         }
         let operators = pairs
             .clone()
-            .filter(|p| p.as_rule().canon() != Rule::postfix_expr)
+            .filter(|p| p.as_rule() != Rule::postfix_expr)
             .count();
         if operators > MAX_CHAIN {
             return self.too_complex(span);
         }
         let mut primaries: std::vec::IntoIter<Expr> = pairs
             .clone()
-            .filter(|p| p.as_rule().canon() == Rule::postfix_expr)
+            .filter(|p| p.as_rule() == Rule::postfix_expr)
             .map(|p| self.postfix_expr(p))
             .collect::<Vec<_>>()
             .into_iter();
         let base = self.base;
-        let at = move |p: &Pair<'_, R>| {
+        let at = move |p: &Pair<'_, Rule>| {
             let s = p.as_span();
             Span::new(base + s.start(), base + s.end())
         };
-        R::pratt()
+        PRATT
             .map_primary(|_| primaries.next().unwrap_or(expr(ExprKind::Invalid, span)))
             .map_prefix(move |op, rhs| {
-                let o = if op.as_rule().canon() == Rule::neg {
+                let o = if op.as_rule() == Rule::neg {
                     UnaryOp::Neg
                 } else {
                     UnaryOp::Not
@@ -1102,7 +1037,7 @@ impl Lower {
                 expr(ExprKind::Unary(o, Box::new(rhs)), whole)
             })
             .map_infix(|lhs, op, rhs| {
-                let o = match op.as_rule().canon() {
+                let o = match op.as_rule() {
                     Rule::or => BinaryOp::Or,
                     Rule::and => BinaryOp::And,
                     Rule::eq => BinaryOp::Eq,
@@ -1128,7 +1063,7 @@ impl Lower {
             .parse(pairs)
     }
 
-    fn postfix_expr<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Expr {
+    fn postfix_expr(&mut self, pair: Pair<'_, Rule>) -> Expr {
         let span = self.span(&pair);
         let mut parts = pair.into_inner();
         let Some(first) = parts.next() else {
@@ -1140,7 +1075,7 @@ impl Lower {
                 return self.too_complex(span);
             }
             let whole = value.span.join(self.span(&p));
-            value = match p.as_rule().canon() {
+            value = match p.as_rule() {
                 Rule::method_call => {
                     let mut q = p.into_inner();
                     let Some(func) = q.next() else {
@@ -1178,9 +1113,9 @@ impl Lower {
         value
     }
 
-    fn primary<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Expr {
+    fn primary(&mut self, pair: Pair<'_, Rule>) -> Expr {
         let span = self.span(&pair);
-        let kind = match pair.as_rule().canon() {
+        let kind = match pair.as_rule() {
             Rule::literal => match pair.as_str() {
                 "true" | "True" => ExprKind::Bool(true),
                 "false" | "False" => ExprKind::Bool(false),
@@ -1232,28 +1167,28 @@ impl Lower {
         expr(kind, span)
     }
 
-    fn call_parts<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Option<(Ident, Vec<Expr>)> {
+    fn call_parts(&mut self, pair: Pair<'_, Rule>) -> Option<(Ident, Vec<Expr>)> {
         let mut q = pair.into_inner();
         let func = self.ident(&q.next()?);
         let args = q.next().map(|a| self.args(a)).unwrap_or_default();
         Some((func, args))
     }
 
-    fn args<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Vec<Expr> {
+    fn args(&mut self, pair: Pair<'_, Rule>) -> Vec<Expr> {
         pair.into_inner()
-            .map(|a| match a.as_rule().canon() {
+            .map(|a| match a.as_rule() {
                 Rule::lambda => self.lambda(a),
                 _ => self.expr(a),
             })
             .collect()
     }
 
-    fn lambda<R: Grammar>(&mut self, pair: Pair<'_, R>) -> Expr {
+    fn lambda(&mut self, pair: Pair<'_, Rule>) -> Expr {
         let span = self.span(&pair);
         let mut params = Vec::new();
         let mut body = None;
         for p in pair.into_inner() {
-            match p.as_rule().canon() {
+            match p.as_rule() {
                 Rule::ident => params.push(self.ident(&p)),
                 Rule::expr => body = Some(self.expr(p)),
                 _ => {}

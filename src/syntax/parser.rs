@@ -5,7 +5,6 @@ use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::Pairs;
 use pest::Parser as _;
 
-use super::fast::{self, FastParser};
 use super::lower::Lower;
 use super::{ast, Span};
 use crate::diagnostic::{Code, Diagnostic, FileId};
@@ -27,13 +26,7 @@ const PARALLEL_MIN_BYTES: usize = 256 * 1024;
 const CHUNKS_PER_THREAD: usize = 8;
 const CHUNK_MIN_BYTES: usize = 64 * 1024;
 
-/// Parses a whole file; with `lean`, each item is tried with the lean grammar first. Returns the
-/// AST, the diagnostics and how many items the lean grammar parsed.
-pub(super) fn parse_file(
-    file: FileId,
-    text: &str,
-    lean: bool,
-) -> (ast::File, Vec<Diagnostic>, usize) {
+pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
     let Prescan {
         deep,
         item_lines: lines,
@@ -54,8 +47,8 @@ pub(super) fn parse_file(
         vec![start, text.len()]
     };
     if bounds.len() <= 2 {
-        let (lower, _) = parse_range(file, text, &deep, &lines, start, text.len(), false, lean);
-        return (lower.file, lower.diags, lower.lean_items);
+        let (lower, _) = parse_range(file, text, &deep, &lines, start, text.len(), false);
+        return (lower.file, lower.diags);
     }
     // Chunks start at top-level lines, so each parses on its own. Should an item run past its
     // chunk's end (a `block` line inside a triple-quoted string, say), the next chunk's result
@@ -71,16 +64,7 @@ pub(super) fn parse_file(
             }
             done.push((
                 i,
-                parse_range(
-                    file,
-                    text,
-                    &deep,
-                    &lines,
-                    bounds[i],
-                    bounds[i + 1],
-                    i > 0,
-                    lean,
-                ),
+                parse_range(file, text, &deep, &lines, bounds[i], bounds[i + 1], i > 0),
             ));
         }
     };
@@ -105,12 +89,11 @@ pub(super) fn parse_file(
             start,
             text.len(),
             false,
-            lean,
         )],
     };
     let mut results = results.into_iter();
     let Some((mut lower, mut reached)) = results.next() else {
-        return (ast::File::default(), Vec::new(), 0);
+        return (ast::File::default(), Vec::new());
     };
     for (i, (chunk, end)) in results.enumerate() {
         let (chunk_start, chunk_end) = (bounds[i + 1], bounds[i + 2]);
@@ -118,13 +101,12 @@ pub(super) fn parse_file(
             lower.append(chunk);
             reached = end;
         } else if reached < chunk_end {
-            let (redo, end) =
-                parse_range(file, text, &deep, &lines, reached, chunk_end, true, lean);
+            let (redo, end) = parse_range(file, text, &deep, &lines, reached, chunk_end, true);
             lower.append(redo);
             reached = end;
         }
     }
-    (lower.file, lower.diags, lower.lean_items)
+    (lower.file, lower.diags)
 }
 
 /// Up to `n` chunk boundaries (`start`, …, `end`), each at a line that starts an item.
@@ -144,7 +126,6 @@ fn chunk_bounds(item_lines: &[usize], start: usize, end: usize, n: usize) -> Vec
 }
 
 /// Parses the items that start in `start..stop`; returns them and where the last one ended.
-#[allow(clippy::too_many_arguments)]
 fn parse_range(
     file: FileId,
     text: &str,
@@ -153,9 +134,8 @@ fn parse_range(
     start: usize,
     stop: usize,
     seen_item: bool,
-    lean: bool,
 ) -> (Lower, usize) {
-    let mut lower = Lower::new(file, seen_item, lean);
+    let mut lower = Lower::new(file, seen_item);
     let mut k = start;
     while k < stop {
         k = skip_lead(text, k);
@@ -166,22 +146,9 @@ fn parse_range(
             .get(deep.partition_point(|&p| p < k))
             .copied()
             .unwrap_or(text.len());
-        // The lean grammar accepts the same items with the same pairs; where it fails, the full
-        // grammar parses the item again and finds the error it reports.
-        let lean_pairs = if lean {
-            parse_item_lean(text, k, limit, item_lines)
-        } else {
-            None
-        };
-        let stepped = match lean_pairs {
-            Some(pairs) => {
-                lower.lean_items += 1;
-                Ok(lower.item_step(pairs, k))
-            }
-            None => parse_item(text, k, limit, item_lines).map(|pairs| lower.item_step(pairs, k)),
-        };
-        match stepped {
-            Ok((end, found_item)) => {
+        match parse_item(text, k, limit, item_lines) {
+            Ok(pairs) => {
+                let (end, found_item) = lower.item_step(pairs, k);
                 if !found_item {
                     if limit >= text.len() {
                         k = text.len();
@@ -233,19 +200,6 @@ fn memchr_from(bytes: &[u8], needle: u8, from: usize) -> usize {
         .map_or(bytes.len(), |p| from + p)
 }
 
-/// The item at `k` parsed with the lean grammar on the first window [`parse_item`] tries, if it
-/// parses there (the full grammar then parses it there too, into the same pairs).
-fn parse_item_lean<'t>(
-    text: &'t str,
-    k: usize,
-    limit: usize,
-    item_lines: &[usize],
-) -> Option<Pairs<'t, fast::Rule>> {
-    let first = item_lines.partition_point(|&l| l <= k);
-    let bound = item_lines.get(first).copied().unwrap_or(limit).min(limit);
-    FastParser::parse(fast::Rule::item_step, &text[k..bound]).ok()
-}
-
 /// Parses the item at `k`, first on a window ending a few top-level lines later, widening the
 /// window (doubling the number of lines) only while the parse runs into its end. pest's error
 /// reporting scans from the end of its input back to the error, so a window that ends near the
@@ -278,15 +232,6 @@ fn parse_item<'t>(
         }
         lines *= 2;
     }
-}
-
-/// Parses the inside of a `{{ … }}` hole with the lean grammar; `None` where the full grammar
-/// must parse it (deep nesting is left to [`parse_template_expr`], which reports it).
-pub(super) fn parse_template_expr_lean(src: &str) -> Option<Pairs<'_, fast::Rule>> {
-    if !prescan(src).deep.is_empty() {
-        return None;
-    }
-    FastParser::parse(fast::Rule::template_expr, src).ok()
 }
 
 /// Parses the inside of a `{{ … }}` hole at absolute offset `at`.
@@ -889,8 +834,8 @@ mod chunk_tests {
             "lines inside strings are not item starts"
         );
         assert!(chunk_bounds(&lines, 0, text.len(), 4).len() > 2);
-        let (seq, _) = parse_range(0, &text, &deep, &lines, 0, text.len(), false, true);
-        let (par, diags, _) = parse_file(0, &text, true);
+        let (seq, _) = parse_range(0, &text, &deep, &lines, 0, text.len(), false);
+        let (par, diags) = parse_file(0, &text);
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(par, seq.file);
         assert_eq!(par.blocks.len(), 5000);
@@ -905,7 +850,7 @@ mod chunk_tests {
     fn chunked_parse_reports_errors_once() {
         let mut text = tricky_file();
         text.push_str("block broken {\n  say (\n}\n");
-        let (_, diags, _) = parse_file(0, &text, true);
+        let (_, diags) = parse_file(0, &text);
         assert_eq!(diags.len(), 1, "{diags:?}");
     }
 }
