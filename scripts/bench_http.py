@@ -81,6 +81,9 @@ http {{
 
 
 def main():
+    if find("nginx") is None:
+        print("nginx not found: apt-get install -y nginx (the HTTP benchmark is skipped)")
+        return
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=root, check=True)
     exe = os.path.join(root, "target", "release", "scenarist")
     work = tempfile.mkdtemp(prefix="scenarist-bench-http-")
