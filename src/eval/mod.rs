@@ -5,12 +5,14 @@
 pub mod event;
 pub mod functions;
 pub mod ir;
+mod redact;
 mod session;
 mod turn;
 
 use std::sync::Arc;
 
 pub use event::{ButtonEvent, Event, Location};
+pub use redact::Redactor;
 pub use session::{Frame, Globals, SavedButton, Session};
 
 use crate::check::Program;
@@ -66,32 +68,8 @@ pub struct Runtime {
     /// within one kind, source order (files sorted by path).
     starts: Vec<StartRule>,
     options: Options,
-    /// Every secret as it may appear in an event: as it is, percent-encoded in a URL,
-    /// form-encoded, escaped in JSON. Longest first.
-    secret_forms: Vec<String>,
-}
-
-/// The forms a secret value takes in the text of events.
-fn secret_forms(secrets: &[String]) -> Vec<String> {
-    let mut forms: Vec<String> = Vec::new();
-    for s in secrets.iter().filter(|s| !s.is_empty()) {
-        let json = serde_json::to_string(s).unwrap_or_default();
-        let candidates = [
-            s.clone(),
-            crate::http::url::encode_component(s),
-            form_urlencoded::byte_serialize(s.as_bytes()).collect(),
-            json.get(1..json.len().saturating_sub(1))
-                .unwrap_or_default()
-                .to_string(),
-        ];
-        for c in candidates {
-            if !c.is_empty() && !forms.contains(&c) {
-                forms.push(c);
-            }
-        }
-    }
-    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    forms
+    /// Hides the secrets in every event.
+    redactor: Redactor,
 }
 
 impl Runtime {
@@ -135,7 +113,7 @@ impl Runtime {
             sources: Arc::new(sources),
             code,
             starts,
-            secret_forms: secret_forms(&options.secrets),
+            redactor: Redactor::new(&options.secrets),
             options,
         }
     }
@@ -258,17 +236,10 @@ impl Runtime {
 
     /// Replaces every secret value in every text of the events with `***`.
     fn redact(&self, events: &mut [Event]) {
-        let secrets = &self.secret_forms;
-        if secrets.is_empty() {
+        if self.redactor.is_empty() {
             return;
         }
-        let hide = |text: &mut String| {
-            for s in secrets {
-                if text.contains(s) {
-                    *text = text.replace(s, "***");
-                }
-            }
-        };
+        let hide = |text: &mut String| self.redactor.hide(text);
         for event in events {
             match event {
                 Event::Input { text } | Event::Notify { text } | Event::Log { text } => hide(text),

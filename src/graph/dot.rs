@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::{block_node_id, EdgeKind, Graph, Node};
+use super::{block_node_id, EdgeKind, Graph};
 
 const FONT: &str = "Helvetica,Arial,sans-serif";
 
@@ -39,7 +39,7 @@ pub fn render(graph: &Graph) -> String {
         }
         for node in &cluster.blocks {
             let id = block_node_id(node.id);
-            let label = label(node);
+            let label = node.label(escape, "\\n");
             if node.unreachable {
                 let _ = writeln!(
                     out,
@@ -76,19 +76,6 @@ pub fn render(graph: &Graph) -> String {
     }
     out.push_str("}\n");
     out
-}
-
-/// The name (marked when unreachable), then the summary on a second line.
-fn label(node: &Node) -> String {
-    let mut label = escape(&node.name);
-    if node.unreachable {
-        label.push_str(" (unreachable)");
-    }
-    if let Some(summary) = &node.summary {
-        label.push_str("\\n");
-        label.push_str(&escape(summary));
-    }
-    label
 }
 
 /// Text for inside a DOT `"…"` string used as a label. `\` and `"` are escaped for the DOT

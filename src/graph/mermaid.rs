@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use super::{block_node_id, EdgeKind, Graph, Node};
+use super::{block_node_id, EdgeKind, Graph};
 
 /// Renders the whole graph; the text ends with a line break.
 pub fn render(graph: &Graph) -> String {
@@ -17,7 +17,12 @@ pub fn render(graph: &Graph) -> String {
             let _ = writeln!(out, "    t{}([\"{}\"])", entry.index, escape(&entry.label));
         }
         for node in &cluster.blocks {
-            let _ = writeln!(out, "    {}[\"{}\"]", block_node_id(node.id), label(node));
+            let _ = writeln!(
+                out,
+                "    {}[\"{}\"]",
+                block_node_id(node.id),
+                node.label(escape, "<br/>")
+            );
         }
         out.push_str("  end\n");
     }
@@ -75,19 +80,6 @@ pub fn render(graph: &Graph) -> String {
         let _ = writeln!(out, "  class {} unreachable", unreachable.join(","));
     }
     out
-}
-
-/// The name (marked when unreachable), then the summary on a second line.
-fn label(node: &Node) -> String {
-    let mut label = escape(&node.name);
-    if node.unreachable {
-        label.push_str(" (unreachable)");
-    }
-    if let Some(summary) = &node.summary {
-        label.push_str("<br/>");
-        label.push_str(&escape(summary));
-    }
-    label
 }
 
 /// Text for inside a Mermaid `"…"` label. Mermaid turns `#name;`/`#123;` into character

@@ -80,6 +80,22 @@ pub struct Node {
     pub unreachable: bool,
 }
 
+impl Node {
+    /// The name (marked when unreachable), then the summary on a second line, in a format's
+    /// own escaping and line break.
+    pub(crate) fn label(&self, escape: fn(&str) -> String, line_break: &str) -> String {
+        let mut label = escape(&self.name);
+        if self.unreachable {
+            label.push_str(" (unreachable)");
+        }
+        if let Some(summary) = &self.summary {
+            label.push_str(line_break);
+            label.push_str(&escape(summary));
+        }
+        label
+    }
+}
+
 /// Where an edge starts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Origin {

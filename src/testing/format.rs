@@ -20,6 +20,7 @@
 
 use std::ops::Range;
 
+use crate::eval::functions::days_from_civil;
 use crate::eval::ButtonEvent;
 use crate::http::Response;
 use crate::value::Value;
@@ -864,17 +865,6 @@ pub fn parse_time(text: &str) -> Option<i64> {
         }
     }
     Some((days_from_civil(year, month, day) * 86_400 + seconds) * 1000)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's `days_from_civil`).
-fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
-    let y = if month <= 2 { year - 1 } else { year };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = i64::from(month);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 use super::format::{Body, Conversation, Exchange, Item, Output, RequestSpec, TestFile};
 use super::render;
 use super::stub::{Stubs, NO_STUB};
-use crate::eval::{ButtonEvent, Event, Globals, Location, Runtime};
+use crate::eval::{ButtonEvent, Event, Globals, Location, Redactor, Runtime};
 use crate::http::Request;
 
 /// The default clock of a test: 2026-01-15T12:00:00Z (change it with `now`).
@@ -469,43 +469,4 @@ fn bless_text(file: &TestFile, replays: &[Replay<'_>]) -> String {
     }
     copy(&mut out, cursor, lines.len());
     out.join("\n") + "\n"
-}
-
-/// Shows secrets as `***`: as written, and in the forms they take in URLs, forms and JSON.
-struct Redactor {
-    forms: Vec<String>,
-}
-
-impl Redactor {
-    fn new(secrets: &[String]) -> Redactor {
-        let mut forms: Vec<String> = Vec::new();
-        for s in secrets.iter().filter(|s| !s.is_empty()) {
-            let json = serde_json::to_string(s).unwrap_or_default();
-            let candidates = [
-                s.clone(),
-                crate::http::url::encode_component(s),
-                form_urlencoded::byte_serialize(s.as_bytes()).collect(),
-                json.get(1..json.len().saturating_sub(1))
-                    .unwrap_or_default()
-                    .to_string(),
-            ];
-            for c in candidates {
-                if !c.is_empty() && !forms.contains(&c) {
-                    forms.push(c);
-                }
-            }
-        }
-        forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
-        Redactor { forms }
-    }
-
-    fn apply(&self, text: &str) -> String {
-        let mut text = text.to_string();
-        for f in &self.forms {
-            if text.contains(f.as_str()) {
-                text = text.replace(f.as_str(), "***");
-            }
-        }
-        text
-    }
 }
