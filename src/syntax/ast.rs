@@ -273,6 +273,25 @@ pub struct Http {
     pub on_error: Option<Target>,
 }
 
+impl Http {
+    /// A request with no options: the defaults of §8.
+    pub fn new(method: Method, url: Template) -> Http {
+        Http {
+            method,
+            url,
+            headers: Vec::new(),
+            query: Vec::new(),
+            body: None,
+            timeout_ms: None,
+            redirects: None,
+            body_to: None,
+            status_to: None,
+            headers_to: None,
+            on_error: None,
+        }
+    }
+}
+
 /// A string literal: text with `%var%` and `{{ expr }}` holes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Template {

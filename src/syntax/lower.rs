@@ -15,8 +15,8 @@ use crate::diagnostic::{did_you_mean, Code, Diagnostic, FileId};
 
 /// Longest operator chain, postfix chain or pipe chain in one expression, and deepest
 /// expression tree: beyond these the checker and the interpreter would recurse too deeply.
-const MAX_CHAIN: usize = 100;
-const MAX_EXPR_DEPTH: usize = 256;
+pub(super) const MAX_CHAIN: usize = 100;
+pub(super) const MAX_EXPR_DEPTH: usize = 256;
 
 static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
     PrattParser::new()
@@ -48,6 +48,8 @@ pub(super) struct Lower {
     /// Absolute offset of the text the current pairs were parsed from.
     base: usize,
     seen_item: bool,
+    /// Items built by the fast parser and by pest (see [`super::ParseStats`]).
+    pub stats: super::ParseStats,
 }
 
 fn is_keyword(rule: Rule) -> bool {
@@ -113,7 +115,7 @@ fn expr(kind: ExprKind, span: Span) -> Expr {
 }
 
 /// Bounded depth of an expression tree: stops counting past `limit`.
-fn depth_exceeds(e: &Expr, limit: usize) -> bool {
+pub(super) fn depth_exceeds(e: &Expr, limit: usize) -> bool {
     if limit == 0 {
         return true;
     }
@@ -142,6 +144,57 @@ fn depth_exceeds(e: &Expr, limit: usize) -> bool {
     }
 }
 
+/// `[then0, cond1, then1, cond2, then2, …]` of `a if c1 else b if c2 else d`, folded from the
+/// right: `a if c1 else (b if c2 else d)`.
+pub(super) fn fold_cond(mut parts: Vec<Expr>) -> Option<Expr> {
+    let mut value = parts.pop()?;
+    while let (Some(cond), Some(then)) = (parts.pop(), parts.pop()) {
+        let whole = then.span.join(value.span);
+        value = expr(
+            ExprKind::Cond {
+                cond: Box::new(cond),
+                then: Box::new(then),
+                otherwise: Box::new(value),
+            },
+            whole,
+        );
+    }
+    Some(value)
+}
+
+/// What `extract` can find, by name.
+const EXTRACT_KINDS: [&str; 6] = ["number", "integer", "email", "phone", "url", "date"];
+
+pub(super) fn extract_kind_named(name: &str) -> Option<ExtractKind> {
+    Some(match name {
+        "number" => ExtractKind::Number,
+        "integer" => ExtractKind::Integer,
+        "email" => ExtractKind::Email,
+        "phone" => ExtractKind::Phone,
+        "url" => ExtractKind::Url,
+        "date" => ExtractKind::Date,
+        _ => return None,
+    })
+}
+
+/// `250ms`, `30s`, `5m`, `2h`, `1d` → milliseconds; `None` for a bad number or unit.
+pub(super) fn duration_ms(text: &str) -> Option<u64> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (num, unit) = text.split_at(split);
+    let factor = match unit {
+        "ms" => 1.0,
+        "s" => 1_000.0,
+        "m" => 60_000.0,
+        "h" => 3_600_000.0,
+        "d" => 86_400_000.0,
+        _ => return None,
+    };
+    let v = num.parse::<f64>().ok()?;
+    ((v * factor).is_finite() && v * factor <= 1e15).then(|| (v * factor).round() as u64)
+}
+
 impl Lower {
     pub fn new(file_id: FileId, seen_item: bool) -> Lower {
         Lower {
@@ -150,6 +203,7 @@ impl Lower {
             file_id,
             base: 0,
             seen_item,
+            stats: super::ParseStats::default(),
         }
     }
 
@@ -164,6 +218,26 @@ impl Lower {
         self.file.blocks.extend(f.blocks);
         self.file.broken_blocks.extend(f.broken_blocks);
         self.diags.extend(later.diags);
+        self.stats.fast_items += later.stats.fast_items;
+        self.stats.pest_items += later.stats.pest_items;
+    }
+
+    /// Whether a `scenario` header is allowed at this point: nothing before it.
+    pub fn header_allowed(&self) -> bool {
+        !self.seen_item && self.file.display_name.is_none()
+    }
+
+    /// Adds an item the fast parser built (it only builds items without problems).
+    pub fn push_fast(&mut self, item: super::fast::Item) {
+        use super::fast::Item;
+        self.seen_item = true;
+        self.stats.fast_items += 1;
+        match item {
+            Item::Header(name, span) => self.file.display_name = Some((name, span)),
+            Item::Declaration(d) => self.file.declarations.push(d),
+            Item::Trigger(t) => self.file.triggers.push(t),
+            Item::Block(b) => self.file.blocks.push(b),
+        }
     }
 
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
@@ -203,6 +277,7 @@ impl Lower {
                 _ => continue,
             }
             found = true;
+            self.stats.pest_items += 1;
         }
         (end, found)
     }
@@ -549,17 +624,12 @@ impl Lower {
         if p.as_rule() == Rule::regex {
             return Some(ExtractKind::Regex(self.regex(p)));
         }
-        const KINDS: [&str; 6] = ["number", "integer", "email", "phone", "url", "date"];
-        Some(match p.as_str() {
-            "number" => ExtractKind::Number,
-            "integer" => ExtractKind::Integer,
-            "email" => ExtractKind::Email,
-            "phone" => ExtractKind::Phone,
-            "url" => ExtractKind::Url,
-            "date" => ExtractKind::Date,
-            other => {
+        match extract_kind_named(p.as_str()) {
+            Some(kind) => Some(kind),
+            None => {
+                let other = p.as_str();
                 let span = self.span(&p);
-                let hint = did_you_mean(other, KINDS);
+                let hint = did_you_mean(other, EXTRACT_KINDS);
                 let e = self.error(
                     Code::UnknownExtractKind,
                     span,
@@ -570,9 +640,9 @@ impl Lower {
                     Some(h) => format!("did you mean `{h}`?"),
                     None => "extract number, integer, email, phone, url, date or a /regex/".into(),
                 });
-                return None;
+                None
             }
-        })
+        }
     }
 
     fn http(&mut self, pair: Pair<'_, Rule>) -> Option<StmtKind> {
@@ -585,19 +655,7 @@ impl Lower {
             .copied()
             .find(|m| m.as_str().eq_ignore_ascii_case(written));
         let url = self.template(parts.next()?);
-        let mut http = Http {
-            method: method.unwrap_or(Method::Get),
-            url,
-            headers: Vec::new(),
-            query: Vec::new(),
-            body: None,
-            timeout_ms: None,
-            redirects: None,
-            body_to: None,
-            status_to: None,
-            headers_to: None,
-            on_error: None,
-        };
+        let mut http = Http::new(method.unwrap_or(Method::Get), url);
         if method.is_none() {
             let upper = written.to_ascii_uppercase();
             let hint = did_you_mean(&upper, Method::ALL.iter().map(|m| m.as_str()));
@@ -725,24 +783,10 @@ impl Lower {
     /// `250ms`, `30s`, `5m`, `2h`, `1d` → milliseconds.
     fn duration(&mut self, pair: Pair<'_, Rule>) -> Option<u64> {
         let text = pair.as_str();
-        let split = text
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(text.len());
-        let (num, unit) = text.split_at(split);
-        let factor = match unit {
-            "ms" => Some(1.0),
-            "s" => Some(1_000.0),
-            "m" => Some(60_000.0),
-            "h" => Some(3_600_000.0),
-            "d" => Some(86_400_000.0),
-            _ => None,
-        };
-        let value = num.parse::<f64>().ok();
-        match (value, factor) {
-            (Some(v), Some(f)) if (v * f).is_finite() && v * f <= 1e15 => {
-                Some((v * f).round() as u64)
-            }
-            _ => {
+        match duration_ms(text) {
+            Some(ms) => Some(ms),
+            None => {
+                let unit = text.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.');
                 let span = self.span(&pair);
                 let e = self.error(
                     Code::InvalidDuration,
@@ -972,27 +1016,8 @@ impl Lower {
         if ops.len() > 2 * MAX_CHAIN + 1 {
             return self.too_complex(span);
         }
-        let mut lowered: Vec<Expr> = ops.into_iter().map(|p| self.op_expr(p)).collect();
-        // lowered = [then0, cond1, then1, cond2, then2, …]: fold from the right.
-        let mut value = match lowered.pop() {
-            Some(v) => v,
-            None => return expr(ExprKind::Invalid, span),
-        };
-        while lowered.len() >= 2 {
-            let (Some(cond), Some(then)) = (lowered.pop(), lowered.pop()) else {
-                break;
-            };
-            let whole = then.span.join(value.span);
-            value = expr(
-                ExprKind::Cond {
-                    cond: Box::new(cond),
-                    then: Box::new(then),
-                    otherwise: Box::new(value),
-                },
-                whole,
-            );
-        }
-        value
+        let lowered: Vec<Expr> = ops.into_iter().map(|p| self.op_expr(p)).collect();
+        fold_cond(lowered).unwrap_or(expr(ExprKind::Invalid, span))
     }
 
     fn op_expr(&mut self, pair: Pair<'_, Rule>) -> Expr {

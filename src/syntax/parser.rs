@@ -6,7 +6,7 @@ use pest::iterators::Pairs;
 use pest::Parser as _;
 
 use super::lower::Lower;
-use super::{ast, Span};
+use super::{ast, fast, Engine, ParseStats, Span};
 use crate::diagnostic::{Code, Diagnostic, FileId};
 
 #[derive(pest_derive::Parser)]
@@ -26,7 +26,11 @@ const PARALLEL_MIN_BYTES: usize = 256 * 1024;
 const CHUNKS_PER_THREAD: usize = 8;
 const CHUNK_MIN_BYTES: usize = 64 * 1024;
 
-pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
+pub(super) fn parse_file(
+    file: FileId,
+    text: &str,
+    engine: Engine,
+) -> (ast::File, Vec<Diagnostic>, ParseStats) {
     let Prescan {
         deep,
         item_lines: lines,
@@ -47,8 +51,8 @@ pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic
         vec![start, text.len()]
     };
     if bounds.len() <= 2 {
-        let (lower, _) = parse_range(file, text, &deep, &lines, start, text.len(), false);
-        return (lower.file, lower.diags);
+        let (lower, _) = parse_range(file, text, &deep, &lines, start, text.len(), false, engine);
+        return (lower.file, lower.diags, lower.stats);
     }
     // Chunks start at top-level lines, so each parses on its own. Should an item run past its
     // chunk's end (a `block` line inside a triple-quoted string, say), the next chunk's result
@@ -64,7 +68,16 @@ pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic
             }
             done.push((
                 i,
-                parse_range(file, text, &deep, &lines, bounds[i], bounds[i + 1], i > 0),
+                parse_range(
+                    file,
+                    text,
+                    &deep,
+                    &lines,
+                    bounds[i],
+                    bounds[i + 1],
+                    i > 0,
+                    engine,
+                ),
             ));
         }
     };
@@ -89,11 +102,12 @@ pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic
             start,
             text.len(),
             false,
+            engine,
         )],
     };
     let mut results = results.into_iter();
     let Some((mut lower, mut reached)) = results.next() else {
-        return (ast::File::default(), Vec::new());
+        return (ast::File::default(), Vec::new(), ParseStats::default());
     };
     for (i, (chunk, end)) in results.enumerate() {
         let (chunk_start, chunk_end) = (bounds[i + 1], bounds[i + 2]);
@@ -101,12 +115,13 @@ pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic
             lower.append(chunk);
             reached = end;
         } else if reached < chunk_end {
-            let (redo, end) = parse_range(file, text, &deep, &lines, reached, chunk_end, true);
+            let (redo, end) =
+                parse_range(file, text, &deep, &lines, reached, chunk_end, true, engine);
             lower.append(redo);
             reached = end;
         }
     }
-    (lower.file, lower.diags)
+    (lower.file, lower.diags, lower.stats)
 }
 
 /// Up to `n` chunk boundaries (`start`, …, `end`), each at a line that starts an item.
@@ -126,6 +141,7 @@ fn chunk_bounds(item_lines: &[usize], start: usize, end: usize, n: usize) -> Vec
 }
 
 /// Parses the items that start in `start..stop`; returns them and where the last one ended.
+#[allow(clippy::too_many_arguments)]
 fn parse_range(
     file: FileId,
     text: &str,
@@ -134,6 +150,7 @@ fn parse_range(
     start: usize,
     stop: usize,
     seen_item: bool,
+    engine: Engine,
 ) -> (Lower, usize) {
     let mut lower = Lower::new(file, seen_item);
     let mut k = start;
@@ -146,6 +163,13 @@ fn parse_range(
             .get(deep.partition_point(|&p| p < k))
             .copied()
             .unwrap_or(text.len());
+        if engine == Engine::Fast {
+            if let Some((item, end)) = fast::item(text, k, limit, lower.header_allowed()) {
+                lower.push_fast(item);
+                k = end;
+                continue;
+            }
+        }
         match parse_item(text, k, limit, item_lines) {
             Ok(pairs) => {
                 let (end, found_item) = lower.item_step(pairs, k);
@@ -180,12 +204,15 @@ fn parse_range(
     (lower, k)
 }
 
-/// Skips blank lines, spaces, comments and `;` (what the grammar's `lead` accepts).
+/// Skips blank lines, spaces, comments, `;` and `\` line continuations: all that the
+/// grammar's `lead` accepts. (Stopping short of a continuation would hand pest a window
+/// holding nothing but blanks, which it reads as the end of the file.)
 fn skip_lead(text: &str, mut k: usize) -> usize {
     let bytes = text.as_bytes();
     while k < bytes.len() {
         match bytes[k] {
             b' ' | b'\t' | b'\n' | b'\r' | b';' => k += 1,
+            b'\\' if matches!(bytes.get(k + 1), Some(b'\n' | b'\r')) => k += 2,
             b'#' => k = memchr_from(bytes, b'\n', k),
             _ => break,
         }
@@ -232,6 +259,12 @@ fn parse_item<'t>(
         }
         lines *= 2;
     }
+}
+
+/// Whether brackets nest more than [`MAX_NESTING`] deep somewhere in `src` (as a `{{ }}`
+/// hole's text is checked before it is parsed).
+pub(super) fn nests_too_deep(src: &str) -> bool {
+    !prescan(src).deep.is_empty()
 }
 
 /// Parses the inside of a `{{ … }}` hole at absolute offset `at`.
@@ -834,8 +867,9 @@ mod chunk_tests {
             "lines inside strings are not item starts"
         );
         assert!(chunk_bounds(&lines, 0, text.len(), 4).len() > 2);
-        let (seq, _) = parse_range(0, &text, &deep, &lines, 0, text.len(), false);
-        let (par, diags) = parse_file(0, &text);
+        let (seq, _) = parse_range(0, &text, &deep, &lines, 0, text.len(), false, Engine::Fast);
+        let (par, diags, stats) = parse_file(0, &text, Engine::Fast);
+        assert_eq!(stats.pest_items, 0);
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(par, seq.file);
         assert_eq!(par.blocks.len(), 5000);
@@ -850,7 +884,7 @@ mod chunk_tests {
     fn chunked_parse_reports_errors_once() {
         let mut text = tricky_file();
         text.push_str("block broken {\n  say (\n}\n");
-        let (_, diags) = parse_file(0, &text);
+        let (_, diags, _) = parse_file(0, &text, Engine::Fast);
         assert_eq!(diags.len(), 1, "{diags:?}");
     }
 }
