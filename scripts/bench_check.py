@@ -7,14 +7,17 @@ Builds `scenarist` in release mode, generates the bot with scripts/gen_bot.py, c
 compiles clean, then times `scenarist check` RUNS times and prints the median in MB/s. As the
 reference run side by side it times `gzip -6` compressing the same file (one pass over the same
 bytes by a well-known tool), alternating, so the ratio says how the machine's mood moved both.
+Then it times the parser alone in one process (examples/bench_parse.rs): the fast path that
+`scenarist` uses against pest alone, alternating, on the same file.
 """
 import os, statistics, subprocess, sys, tempfile, time
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 blocks = sys.argv[1] if len(sys.argv) > 1 else "20000"
 runs = int(sys.argv[2]) if len(sys.argv) > 2 else 7
-subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=root, check=True)
+subprocess.run(["cargo", "build", "--release", "--quiet", "--bins", "--example", "bench_parse"], cwd=root, check=True)
 exe = os.path.join(root, "target", "release", "scenarist")
+bench_parse = os.path.join(root, "target", "release", "examples", "bench_parse")
 with tempfile.TemporaryDirectory() as tmp:
     bot = os.path.join(tmp, "bench.scn")
     with open(bot, "w") as f:
@@ -37,3 +40,4 @@ with tempfile.TemporaryDirectory() as tmp:
     print(f"median: {median:.3f} s = {size / 1e6 / median:.1f} MB/s (parse + check, {os.cpu_count()} cores)")
     print(f"reference gzip -6: median {mgz:.3f} s = {size / 1e6 / mgz:.1f} MB/s")
     print(f"ratio scenarist check / gzip -6 (time): {median / mgz:.2f}")
+    print(subprocess.run([bench_parse, bot, str(runs)], capture_output=True, text=True, check=True).stdout, end="")

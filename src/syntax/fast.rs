@@ -33,10 +33,13 @@ pub(super) enum Item {
 
 /// Parses the item starting at `k` (past blank lines and comments) in `text[..limit]`, and the
 /// separator after it; returns the item and where the next one may start, as pest's
-/// `item_step` would. `header_allowed` says whether a `scenario` header may come here.
+/// `item_step` would. The item must end by `window`, the end of the first text pest would be
+/// given (the next line that starts with an item keyword). `header_allowed` says whether a
+/// `scenario` header may come here.
 pub(super) fn item(
     text: &str,
     k: usize,
+    window: usize,
     limit: usize,
     header_allowed: bool,
 ) -> Option<(Item, usize)> {
@@ -48,6 +51,9 @@ pub(super) fn item(
         depth: 0,
     };
     let item = p.item(header_allowed)?;
+    if p.pos > window {
+        return None;
+    }
     p.skip();
     // `item_end = sep | &EOI`
     if p.pos < p.b.len() && !p.sep() {

@@ -164,7 +164,13 @@ fn parse_range(
             .copied()
             .unwrap_or(text.len());
         if engine == Engine::Fast {
-            if let Some((item, end)) = fast::item(text, k, limit, lower.header_allowed()) {
+            // pest first sees the item up to the next item line (`parse_item`); an item that
+            // runs past it (possible only when an earlier error has thrown the prescan's
+            // string tracking off) is left to pest, whose window decides what it makes of it.
+            let window = item_lines
+                .get(item_lines.partition_point(|&l| l <= k))
+                .map_or(limit, |&l| l.min(limit));
+            if let Some((item, end)) = fast::item(text, k, window, limit, lower.header_allowed()) {
                 lower.push_fast(item);
                 k = end;
                 continue;
