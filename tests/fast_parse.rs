@@ -67,6 +67,7 @@ fn same_trees_on_every_file_and_all_fast_when_clean() {
             text.replace('\n', "  # trailing comment\n"),
             text.replace('\n', " \\\n"),
             text.replace("  ", "\t"),
+            format!("\u{FEFF}{text}"),
         ];
         for (i, variant) in variants.iter().enumerate() {
             let (clean, stats) = assert_same(&format!("{name} (variant {i})"), variant);
