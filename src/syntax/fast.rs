@@ -350,6 +350,14 @@ impl<'t> Fast<'t> {
         self.pos > start
     }
 
+    /// `("." ~ ASCII_DIGIT+)?` after the digits of a number or a duration.
+    fn fraction(&mut self) {
+        if self.at(b'.') && self.b.get(self.pos + 1).is_some_and(u8::is_ascii_digit) {
+            self.pos += 1;
+            self.digits();
+        }
+    }
+
     /// `target = ${ ident ~ ("::" ~ ident)? }`
     fn target(&mut self) -> Option<Target> {
         let start = self.pos;
@@ -534,10 +542,7 @@ impl<'t> Fast<'t> {
         if !self.digits() {
             return None;
         }
-        if self.at(b'.') && self.b.get(self.pos + 1).is_some_and(u8::is_ascii_digit) {
-            self.pos += 1;
-            self.digits();
-        }
+        self.fraction();
         if matches!(self.peek(), b'e' | b'E') {
             let save = self.pos;
             self.pos += 1;
@@ -585,13 +590,11 @@ impl<'t> Fast<'t> {
                 target,
                 span: self.span(start),
             }))
-        } else if self.starts("user") || self.starts("global") {
-            let scope = if self.kw("user") {
+        } else if self.kw("user") || self.kw("global") {
+            let scope = if self.b[start] == b'u' {
                 Scope::User
-            } else if self.kw("global") {
-                Scope::Global
             } else {
-                return None;
+                Scope::Global
             };
             self.skip();
             let var = self.var()?;
@@ -627,9 +630,6 @@ impl<'t> Fast<'t> {
 
     /// A trigger's text: a string without holes.
     fn constant(&mut self) -> Option<String> {
-        if !matches!(self.peek(), b'"' | b'\'') {
-            return None;
-        }
         self.string()?.as_constant()
     }
 
@@ -1103,10 +1103,7 @@ impl<'t> Fast<'t> {
                     if !p.digits() {
                         return None;
                     }
-                    if p.at(b'.') && p.b.get(p.pos + 1).is_some_and(u8::is_ascii_digit) {
-                        p.pos += 1;
-                        p.digits();
-                    }
+                    p.fraction();
                     while let Some(c) = p.char_at(p.pos).filter(|c| is_ident_continue(*c)) {
                         p.pos += c.len_utf8();
                     }

@@ -167,9 +167,7 @@ fn parse_range(
             // pest first sees the item up to the next item line (`parse_item`); an item that
             // runs past it (possible only when an earlier error has thrown the prescan's
             // string tracking off) is left to pest, whose window decides what it makes of it.
-            let window = item_lines
-                .get(item_lines.partition_point(|&l| l <= k))
-                .map_or(limit, |&l| l.min(limit));
+            let window = window_end(item_lines, k, 1, limit);
             if let Some((item, end)) = fast::item(text, k, window, limit, lower.header_allowed()) {
                 lower.push_fast(item);
                 k = end;
@@ -243,14 +241,9 @@ fn parse_item<'t>(
     limit: usize,
     item_lines: &[usize],
 ) -> Result<Pairs<'t, Rule>, (usize, ErrorVariant<Rule>)> {
-    let first = item_lines.partition_point(|&l| l <= k);
     let mut lines = 1;
     loop {
-        let bound = item_lines
-            .get(first + lines - 1)
-            .copied()
-            .unwrap_or(limit)
-            .min(limit);
+        let bound = window_end(item_lines, k, lines, limit);
         match ScenarioParser::parse(Rule::item_step, &text[k..bound]) {
             Ok(pairs) => return Ok(pairs),
             Err(e) => {
@@ -271,6 +264,17 @@ fn parse_item<'t>(
 /// hole's text is checked before it is parsed).
 pub(super) fn nests_too_deep(src: &str) -> bool {
     !prescan(src).deep.is_empty()
+}
+
+/// The end of the text pest is given for the item at `k`: `lines` item lines further on, at
+/// most `limit`. The fast parser keeps to the first such window (`lines` = 1).
+fn window_end(item_lines: &[usize], k: usize, lines: usize, limit: usize) -> usize {
+    let first = item_lines.partition_point(|&l| l <= k);
+    item_lines
+        .get(first + lines - 1)
+        .copied()
+        .unwrap_or(limit)
+        .min(limit)
 }
 
 /// Parses the inside of a `{{ … }}` hole at absolute offset `at`.
