@@ -578,3 +578,39 @@ fn lone_percent_and_braces_do_not_crash() {
         let _ = parse(0, src);
     }
 }
+
+/// A line holding only a `\` continuation between two items once ended the file there,
+/// silently: the blank window pest was given read as the end of the input.
+#[test]
+fn a_lone_line_continuation_between_items_does_not_end_the_file() {
+    for text in [
+        "block a { end }\n \\\nblock b { end }\n",
+        "block a { end }\n\\\r\nblock b { end }\n",
+    ] {
+        let (file, diags) = parse(0, text);
+        assert!(diags.is_empty(), "{text:?}: {diags:?}");
+        assert_eq!(file.blocks.len(), 2, "{text:?}");
+    }
+}
+
+/// The corners of the syntax gathered in `tests/fixtures/parse/` (methods on numbers, keys
+/// that are expressions, Unicode path segments, comments before `else`…) parse without a
+/// diagnostic, also with CRLF line ends, tabs for indentation and a byte-order mark.
+#[test]
+fn the_corner_fixtures_parse_clean_in_every_variant() {
+    for name in ["tricky.scn", "generated.scn"] {
+        let path = format!("{}/tests/fixtures/parse/{name}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect("fixture");
+        let plain = parse(0, &text).0;
+        assert!(plain.blocks.len() >= 3, "{name}");
+        for variant in [
+            text.replace('\n', "\r\n"),
+            text.replace("  ", "\t"),
+            format!("\u{FEFF}{text}"),
+        ] {
+            let (file, diags) = parse(0, &variant);
+            assert!(diags.is_empty(), "{name}: {diags:?}");
+            assert_eq!(file.blocks.len(), plain.blocks.len(), "{name}");
+        }
+    }
+}

@@ -15,8 +15,8 @@ use crate::diagnostic::{did_you_mean, Code, Diagnostic, FileId};
 
 /// Longest operator chain, postfix chain or pipe chain in one expression, and deepest
 /// expression tree: beyond these the checker and the interpreter would recurse too deeply.
-pub(super) const MAX_CHAIN: usize = 100;
-pub(super) const MAX_EXPR_DEPTH: usize = 256;
+const MAX_CHAIN: usize = 100;
+const MAX_EXPR_DEPTH: usize = 256;
 
 static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
     PrattParser::new()
@@ -48,8 +48,6 @@ pub(super) struct Lower {
     /// Absolute offset of the text the current pairs were parsed from.
     base: usize,
     seen_item: bool,
-    /// Items built by the fast parser and by pest (see [`super::ParseStats`]).
-    pub stats: super::ParseStats,
 }
 
 fn is_keyword(rule: Rule) -> bool {
@@ -115,7 +113,7 @@ fn expr(kind: ExprKind, span: Span) -> Expr {
 }
 
 /// Bounded depth of an expression tree: stops counting past `limit`.
-pub(super) fn depth_exceeds(e: &Expr, limit: usize) -> bool {
+fn depth_exceeds(e: &Expr, limit: usize) -> bool {
     if limit == 0 {
         return true;
     }
@@ -146,7 +144,7 @@ pub(super) fn depth_exceeds(e: &Expr, limit: usize) -> bool {
 
 /// `[then0, cond1, then1, cond2, then2, …]` of `a if c1 else b if c2 else d`, folded from the
 /// right: `a if c1 else (b if c2 else d)`.
-pub(super) fn fold_cond(mut parts: Vec<Expr>) -> Option<Expr> {
+fn fold_cond(mut parts: Vec<Expr>) -> Option<Expr> {
     let mut value = parts.pop()?;
     while let (Some(cond), Some(then)) = (parts.pop(), parts.pop()) {
         let whole = then.span.join(value.span);
@@ -165,7 +163,7 @@ pub(super) fn fold_cond(mut parts: Vec<Expr>) -> Option<Expr> {
 /// What `extract` can find, by name.
 const EXTRACT_KINDS: [&str; 6] = ["number", "integer", "email", "phone", "url", "date"];
 
-pub(super) fn extract_kind_named(name: &str) -> Option<ExtractKind> {
+fn extract_kind_named(name: &str) -> Option<ExtractKind> {
     Some(match name {
         "number" => ExtractKind::Number,
         "integer" => ExtractKind::Integer,
@@ -178,7 +176,7 @@ pub(super) fn extract_kind_named(name: &str) -> Option<ExtractKind> {
 }
 
 /// `250ms`, `30s`, `5m`, `2h`, `1d` → milliseconds; `None` for a bad number or unit.
-pub(super) fn duration_ms(text: &str) -> Option<u64> {
+fn duration_ms(text: &str) -> Option<u64> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
@@ -203,7 +201,6 @@ impl Lower {
             file_id,
             base: 0,
             seen_item,
-            stats: super::ParseStats::default(),
         }
     }
 
@@ -218,26 +215,6 @@ impl Lower {
         self.file.blocks.extend(f.blocks);
         self.file.broken_blocks.extend(f.broken_blocks);
         self.diags.extend(later.diags);
-        self.stats.fast_items += later.stats.fast_items;
-        self.stats.pest_items += later.stats.pest_items;
-    }
-
-    /// Whether a `scenario` header is allowed at this point: nothing before it.
-    pub fn header_allowed(&self) -> bool {
-        !self.seen_item && self.file.display_name.is_none()
-    }
-
-    /// Adds an item the fast parser built (it only builds items without problems).
-    pub fn push_fast(&mut self, item: super::fast::Item) {
-        use super::fast::Item;
-        self.seen_item = true;
-        self.stats.fast_items += 1;
-        match item {
-            Item::Header(name, span) => self.file.display_name = Some((name, span)),
-            Item::Declaration(d) => self.file.declarations.push(d),
-            Item::Trigger(t) => self.file.triggers.push(t),
-            Item::Block(b) => self.file.blocks.push(b),
-        }
     }
 
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
@@ -277,7 +254,6 @@ impl Lower {
                 _ => continue,
             }
             found = true;
-            self.stats.pest_items += 1;
         }
         (end, found)
     }

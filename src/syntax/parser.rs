@@ -1,12 +1,12 @@
-//! Source text in, pest pairs out, one top-level item at a time; syntax errors become
-//! [`Diagnostic`]s and parsing resumes at the next top-level line.
+//! Source text in, pest pairs out: the grammar, one top-level item at a time, and what the
+//! item loop of `file.rs` needs to recover after an error (where items start, where to
+//! resume, how deep brackets nest). Syntax errors become [`Diagnostic`]s here.
 
 use pest::error::{ErrorVariant, InputLocation};
 use pest::iterators::Pairs;
 use pest::Parser as _;
 
-use super::lower::Lower;
-use super::{ast, fast, Engine, ParseStats, Span};
+use super::{ast, Span};
 use crate::diagnostic::{Code, Diagnostic, FileId};
 
 #[derive(pest_derive::Parser)]
@@ -15,203 +15,15 @@ pub(super) struct ScenarioParser;
 
 /// Deepest bracket nesting accepted; deeper input is reported instead of parsed (the parser
 /// and everything after it recurse once per level).
-pub(super) const MAX_NESTING: usize = 64;
+const MAX_NESTING: usize = 64;
 
 /// Words that start a top-level item at the beginning of a line: where parsing resumes.
 const ITEM_STARTS: [&str; 5] = ["block", "on", "user", "global", "scenario"];
 
-/// Files at least this large are parsed in parallel chunks.
-const PARALLEL_MIN_BYTES: usize = 256 * 1024;
-/// Chunks per thread (see `parse_file`), each at least this large.
-const CHUNKS_PER_THREAD: usize = 8;
-const CHUNK_MIN_BYTES: usize = 64 * 1024;
-
-pub(super) fn parse_file(
-    file: FileId,
-    text: &str,
-    engine: Engine,
-) -> (ast::File, Vec<Diagnostic>, ParseStats) {
-    let Prescan {
-        deep,
-        item_lines: lines,
-    } = prescan(text);
-    // A byte-order mark is not part of the text.
-    let start = if text.starts_with('\u{FEFF}') { 3 } else { 0 };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(8);
-    // Several chunks per thread, taken from a shared counter: a thread slowed down by other
-    // work on the machine leaves its next chunks to the others instead of holding them up.
-    let bounds = if text.len() >= PARALLEL_MIN_BYTES && threads > 1 {
-        let chunks = (threads * CHUNKS_PER_THREAD)
-            .min(text.len() / CHUNK_MIN_BYTES)
-            .max(threads);
-        chunk_bounds(&lines, start, text.len(), chunks)
-    } else {
-        vec![start, text.len()]
-    };
-    if bounds.len() <= 2 {
-        let (lower, _) = parse_range(file, text, &deep, &lines, start, text.len(), false, engine);
-        return (lower.file, lower.diags, lower.stats);
-    }
-    // Chunks start at top-level lines, so each parses on its own. Should an item run past its
-    // chunk's end (a `block` line inside a triple-quoted string, say), the next chunk's result
-    // is dropped and that stretch is parsed again from where the item really ended.
-    let count = bounds.len() - 1;
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let work = || {
-        let mut done = Vec::new();
-        loop {
-            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            if i >= count {
-                return done;
-            }
-            done.push((
-                i,
-                parse_range(
-                    file,
-                    text,
-                    &deep,
-                    &lines,
-                    bounds[i],
-                    bounds[i + 1],
-                    i > 0,
-                    engine,
-                ),
-            ));
-        }
-    };
-    let parsed: Option<Vec<(usize, (Lower, usize))>> = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads.min(count)).map(|_| scope.spawn(work)).collect();
-        let mut all = work();
-        for h in helpers {
-            all.extend(h.join().ok()?);
-        }
-        Some(all)
-    });
-    let results: Vec<(Lower, usize)> = match parsed {
-        Some(mut all) if all.len() == count => {
-            all.sort_by_key(|(i, _)| *i);
-            all.into_iter().map(|(_, r)| r).collect()
-        }
-        _ => vec![parse_range(
-            file,
-            text,
-            &deep,
-            &lines,
-            start,
-            text.len(),
-            false,
-            engine,
-        )],
-    };
-    let mut results = results.into_iter();
-    let Some((mut lower, mut reached)) = results.next() else {
-        return (ast::File::default(), Vec::new(), ParseStats::default());
-    };
-    for (i, (chunk, end)) in results.enumerate() {
-        let (chunk_start, chunk_end) = (bounds[i + 1], bounds[i + 2]);
-        if reached == chunk_start {
-            lower.append(chunk);
-            reached = end;
-        } else if reached < chunk_end {
-            let (redo, end) =
-                parse_range(file, text, &deep, &lines, reached, chunk_end, true, engine);
-            lower.append(redo);
-            reached = end;
-        }
-    }
-    (lower.file, lower.diags, lower.stats)
-}
-
-/// Up to `n` chunk boundaries (`start`, …, `end`), each at a line that starts an item.
-fn chunk_bounds(item_lines: &[usize], start: usize, end: usize, n: usize) -> Vec<usize> {
-    let mut bounds = vec![start];
-    for i in 1..n {
-        let target = start + (end - start) * i / n;
-        if let Some(&line) = item_lines.get(item_lines.partition_point(|&l| l < target)) {
-            if line > *bounds.last().unwrap_or(&0) {
-                bounds.push(line);
-            }
-        }
-    }
-    bounds.push(end);
-    bounds.dedup();
-    bounds
-}
-
-/// Parses the items that start in `start..stop`; returns them and where the last one ended.
-#[allow(clippy::too_many_arguments)]
-fn parse_range(
-    file: FileId,
-    text: &str,
-    deep: &[usize],
-    item_lines: &[usize],
-    start: usize,
-    stop: usize,
-    seen_item: bool,
-    engine: Engine,
-) -> (Lower, usize) {
-    let mut lower = Lower::new(file, seen_item);
-    let mut k = start;
-    while k < stop {
-        k = skip_lead(text, k);
-        if k >= text.len() {
-            break;
-        }
-        let limit = deep
-            .get(deep.partition_point(|&p| p < k))
-            .copied()
-            .unwrap_or(text.len());
-        if engine == Engine::Fast {
-            // pest first sees the item up to the next item line (`parse_item`); an item that
-            // runs past it (possible only when an earlier error has thrown the prescan's
-            // string tracking off) is left to pest, whose window decides what it makes of it.
-            let window = window_end(item_lines, k, 1, limit);
-            if let Some((item, end)) = fast::item(text, k, window, limit, lower.header_allowed()) {
-                lower.push_fast(item);
-                k = end;
-                continue;
-            }
-        }
-        match parse_item(text, k, limit, item_lines) {
-            Ok(pairs) => {
-                let (end, found_item) = lower.item_step(pairs, k);
-                if !found_item {
-                    if limit >= text.len() {
-                        k = text.len();
-                        break;
-                    }
-                    lower.diags.push(too_deep(file, limit));
-                    k = resync(text, k, limit);
-                    continue;
-                }
-                if end <= k {
-                    k = text.len();
-                    break;
-                }
-                k = end;
-            }
-            Err((at, variant)) => {
-                if limit < text.len() && at >= limit {
-                    lower.diags.push(too_deep(file, limit));
-                } else {
-                    lower.diags.push(syntax_error(file, text, at, &variant));
-                }
-                if let Some(name) = broken_block_name(text, k) {
-                    lower.file.broken_blocks.push(name);
-                }
-                k = resync(text, k, at);
-            }
-        }
-    }
-    (lower, k)
-}
-
 /// Skips blank lines, spaces, comments, `;` and `\` line continuations: all that the
 /// grammar's `lead` accepts. (Stopping short of a continuation would hand pest a window
 /// holding nothing but blanks, which it reads as the end of the file.)
-fn skip_lead(text: &str, mut k: usize) -> usize {
+pub(super) fn skip_lead(text: &str, mut k: usize) -> usize {
     let bytes = text.as_bytes();
     while k < bytes.len() {
         match bytes[k] {
@@ -235,7 +47,7 @@ fn memchr_from(bytes: &[u8], needle: u8, from: usize) -> usize {
 /// window (doubling the number of lines) only while the parse runs into its end. pest's error
 /// reporting scans from the end of its input back to the error, so a window that ends near the
 /// item keeps many errors in a large file from costing quadratic time.
-fn parse_item<'t>(
+pub(super) fn parse_item<'t>(
     text: &'t str,
     k: usize,
     limit: usize,
@@ -260,15 +72,9 @@ fn parse_item<'t>(
     }
 }
 
-/// Whether brackets nest more than [`MAX_NESTING`] deep somewhere in `src` (as a `{{ }}`
-/// hole's text is checked before it is parsed).
-pub(super) fn nests_too_deep(src: &str) -> bool {
-    !prescan(src).deep.is_empty()
-}
-
 /// The end of the text pest is given for the item at `k`: `lines` item lines further on, at
-/// most `limit`. The fast parser keeps to the first such window (`lines` = 1).
-fn window_end(item_lines: &[usize], k: usize, lines: usize, limit: usize) -> usize {
+/// most `limit`.
+pub(super) fn window_end(item_lines: &[usize], k: usize, lines: usize, limit: usize) -> usize {
     let first = item_lines.partition_point(|&l| l <= k);
     item_lines
         .get(first + lines - 1)
@@ -298,7 +104,7 @@ pub(super) fn parse_template_expr(
     })
 }
 
-fn too_deep(file: FileId, at: usize) -> Diagnostic {
+pub(super) fn too_deep(file: FileId, at: usize) -> Diagnostic {
     Diagnostic::new(
         Code::TooDeep,
         file,
@@ -310,11 +116,11 @@ fn too_deep(file: FileId, at: usize) -> Diagnostic {
 }
 
 /// What one lexing pass over a file finds before parsing.
-struct Prescan {
+pub(super) struct Prescan {
     /// Where bracket nesting first exceeds [`MAX_NESTING`], once per excursion.
-    deep: Vec<usize>,
+    pub deep: Vec<usize>,
     /// Starts of the lines that begin with a top-level keyword.
-    item_lines: Vec<usize>,
+    pub item_lines: Vec<usize>,
 }
 
 /// The bytes [`prescan`] looks at; it passes over all others.
@@ -331,7 +137,7 @@ const PRESCAN_STOPS: [bool; 256] = {
 
 /// Lexes just enough to skip comments and strings the way the grammar does (triple-quoted
 /// strings are the only tokens that span lines), counting brackets and noting item lines.
-fn prescan(text: &str) -> Prescan {
+pub(super) fn prescan(text: &str) -> Prescan {
     let bytes = text.as_bytes();
     let mut found = Prescan {
         deep: Vec::new(),
@@ -390,7 +196,7 @@ fn prescan(text: &str) -> Prescan {
 
 /// Where to resume after an error at `at` in the item that started at `start`: the first line
 /// after `start` that begins (in column 1) with a top-level keyword, at or after `at`'s line.
-fn resync(text: &str, start: usize, at: usize) -> usize {
+pub(super) fn resync(text: &str, start: usize, at: usize) -> usize {
     let at = at.min(text.len());
     let mut line = text[..at].rfind('\n').map_or(0, |p| p + 1);
     loop {
@@ -412,7 +218,7 @@ fn starts_item(line: &str) -> bool {
 }
 
 /// `block NAME` at `start`: the name of a block whose body failed to parse.
-fn broken_block_name(text: &str, start: usize) -> Option<ast::Ident> {
+pub(super) fn broken_block_name(text: &str, start: usize) -> Option<ast::Ident> {
     let rest = text[start..].trim_start_matches(|c: char| c.is_whitespace() || c == ';');
     let offset = text.len() - rest.len();
     let after = rest.strip_prefix("block")?;
@@ -843,58 +649,5 @@ mod tests {
         assert!(prescan(&quoted).deep.is_empty());
         let commented = format!("# {deep}\n");
         assert!(prescan(&commented).deep.is_empty());
-    }
-}
-
-#[cfg(test)]
-mod chunk_tests {
-    use super::*;
-
-    /// A file big enough to be parsed in chunks, whose triple-quoted strings hold lines that
-    /// look like the start of a block: chunk boundaries will fall inside them.
-    fn tricky_file() -> String {
-        let mut s = String::from("scenario \"Big\"\n");
-        for i in 0..5000 {
-            s.push_str(&format!(
-                "block b{i} {{\n  say \"\"\"\nblock fake{i} {{\n  say 'not a block'\n}}\n\"\"\"\n  goto b{}\n}}\n",
-                (i + 1) % 5000
-            ));
-        }
-        s
-    }
-
-    #[test]
-    fn chunked_parse_equals_sequential_parse() {
-        let text = tricky_file();
-        assert!(text.len() >= PARALLEL_MIN_BYTES);
-        let Prescan {
-            deep,
-            item_lines: lines,
-        } = prescan(&text);
-        assert_eq!(
-            lines.len(),
-            5000,
-            "lines inside strings are not item starts"
-        );
-        assert!(chunk_bounds(&lines, 0, text.len(), 4).len() > 2);
-        let (seq, _) = parse_range(0, &text, &deep, &lines, 0, text.len(), false, Engine::Fast);
-        let (par, diags, stats) = parse_file(0, &text, Engine::Fast);
-        assert_eq!(stats.pest_items, 0);
-        assert!(diags.is_empty(), "{diags:?}");
-        assert_eq!(par, seq.file);
-        assert_eq!(par.blocks.len(), 5000);
-        assert!(par
-            .blocks
-            .iter()
-            .zip(&seq.file.blocks)
-            .all(|(a, b)| a.span.same(b.span)));
-    }
-
-    #[test]
-    fn chunked_parse_reports_errors_once() {
-        let mut text = tricky_file();
-        text.push_str("block broken {\n  say (\n}\n");
-        let (_, diags, _) = parse_file(0, &text, Engine::Fast);
-        assert_eq!(diags.len(), 1, "{diags:?}");
     }
 }
