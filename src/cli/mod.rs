@@ -2,6 +2,7 @@
 //! prints through `report/` and returns its status instead of exiting.
 
 mod check;
+mod fmt;
 mod graph;
 mod run;
 mod test;
@@ -44,6 +45,8 @@ enum Command {
     Test(test::TestArgs),
     /// Print the bot's block graph: Mermaid (default), Graphviz DOT or SVG.
     Graph(graph::GraphArgs),
+    /// Rewrite .scn files in the canonical layout (`--check`: only list the ones that differ).
+    Fmt(fmt::FmtArgs),
 }
 
 /// Runs the parsed command line; the caller exits with the returned status.
@@ -53,6 +56,7 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(args),
         Command::Test(args) => test::run(args),
         Command::Graph(args) => graph::run(args),
+        Command::Fmt(args) => fmt::run(args),
     };
     ExitCode::from(status)
 }

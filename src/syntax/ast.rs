@@ -21,6 +21,9 @@ pub struct File {
     /// Names of blocks that failed to parse: they exist (so references to them resolve) but
     /// have no body. Only present when the file also has syntax errors.
     pub broken_blocks: Vec<Ident>,
+    /// Where every string and regex literal is, in the order they were lowered (those inside
+    /// `{{ }}` holes too): text that layout tools such as the formatter leave as written.
+    pub literals: Vec<Span>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -214,6 +214,7 @@ impl Lower {
         self.file.triggers.extend(f.triggers);
         self.file.blocks.extend(f.blocks);
         self.file.broken_blocks.extend(f.broken_blocks);
+        self.file.literals.extend(f.literals);
         self.diags.extend(later.diags);
     }
 
@@ -838,6 +839,7 @@ impl Lower {
 
     fn regex(&mut self, pair: Pair<'_, Rule>) -> RegexLit {
         let span = self.span(&pair);
+        self.file.literals.push(span);
         let mut pattern = String::new();
         let mut flags = String::new();
         for p in pair.into_inner() {
@@ -877,6 +879,7 @@ impl Lower {
                 span,
             };
         }
+        self.file.literals.push(span);
         let raw = pair.as_str();
         let mut problems = Vec::new();
         let parts = template::scan(raw, span.start, &mut problems);
