@@ -10,6 +10,7 @@ pub mod eval;
 pub mod fmt;
 pub mod graph;
 pub mod http;
+pub mod lsp;
 pub mod report;
 pub mod source;
 pub mod syntax;

@@ -47,6 +47,8 @@ enum Command {
     Graph(graph::GraphArgs),
     /// Rewrite .scn files in the canonical layout (`--check`: only list the ones that differ).
     Fmt(fmt::FmtArgs),
+    /// Run the language server for editors (LSP over stdin/stdout).
+    Lsp,
 }
 
 /// Runs the parsed command line; the caller exits with the returned status.
@@ -57,8 +59,31 @@ pub fn main(cli: Cli) -> ExitCode {
         Command::Test(args) => test::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Fmt(args) => fmt::run(args),
+        Command::Lsp => lsp(),
     };
     ExitCode::from(status)
+}
+
+/// `scenarist lsp`: the server checks bots as the user types, on a thread with the compiler's
+/// large stack.
+fn lsp() -> u8 {
+    let served = std::thread::Builder::new()
+        .name("lsp".into())
+        .stack_size(COMPILER_STACK)
+        .spawn(crate::lsp::run_stdio)
+        .map_err(|e| e.to_string())
+        .and_then(|handle| {
+            handle
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+    match served {
+        Ok(()) => status::OK,
+        Err(e) => {
+            eprintln!("error: lsp: {e}");
+            status::FAILED
+        }
+    }
 }
 
 /// Prints a usage error (`error: …` on stderr) and gives the usage status.

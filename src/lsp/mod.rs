@@ -1,0 +1,364 @@
+//! `scenarist lsp`: a Language Server over stdio (JSON-RPC, LSP 3.17). Editor buffers in,
+//! diagnostics, document symbols and formatting out.
+//!
+//! Unsaved buffers are the truth: a bot is checked from the open buffers of its files and the
+//! disk for the others. The bot of a file is the folder it is in, with every `.scn` file below
+//! that folder. Every change re-checks the whole bot and republishes the diagnostics of all
+//! its files, so an edit in one file updates the problems it causes in the others. Edits that
+//! arrive while a check would run are applied first and checked once (a natural debounce).
+
+mod position;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use lsp_server::{Connection, Message, Notification, Request, RequestId, Response};
+use lsp_types as lsp;
+use lsp_types::notification::Notification as _;
+use lsp_types::request::Request as _;
+
+use crate::diagnostic::Severity;
+use crate::source::{SourceFile, Sources};
+
+pub use position::{offset_at, position_at};
+
+/// How long to wait for more edits before checking (keystrokes come in bursts).
+const DEBOUNCE: Duration = Duration::from_millis(30);
+
+/// Runs the server on stdin/stdout until the client says `exit`.
+pub fn run_stdio() -> Result<(), String> {
+    let (connection, io_threads) = Connection::stdio();
+    let capabilities = lsp::ServerCapabilities {
+        text_document_sync: Some(lsp::TextDocumentSyncCapability::Kind(
+            lsp::TextDocumentSyncKind::INCREMENTAL,
+        )),
+        document_symbol_provider: Some(lsp::OneOf::Left(true)),
+        document_formatting_provider: Some(lsp::OneOf::Left(true)),
+        ..lsp::ServerCapabilities::default()
+    };
+    let capabilities = serde_json::to_value(capabilities).map_err(|e| e.to_string())?;
+    connection
+        .initialize(capabilities)
+        .map_err(|e| format!("initialize: {e}"))?;
+    let mut server = Server::default();
+    server.serve(&connection)?;
+    drop(connection);
+    io_threads.join().map_err(|e| e.to_string())
+}
+
+/// The open documents and which files were last given diagnostics.
+#[derive(Default)]
+struct Server {
+    /// Open buffers by path: their text as the editor has it.
+    open: BTreeMap<PathBuf, String>,
+    /// Files that were last published with problems, by bot folder: cleared when they have none.
+    published: BTreeMap<PathBuf, BTreeSet<PathBuf>>,
+}
+
+impl Server {
+    fn serve(&mut self, connection: &Connection) -> Result<(), String> {
+        let mut dirty: BTreeSet<PathBuf> = BTreeSet::new();
+        loop {
+            let message = if dirty.is_empty() {
+                match connection.receiver.recv() {
+                    Ok(m) => m,
+                    Err(_) => return Ok(()),
+                }
+            } else {
+                match connection.receiver.recv_timeout(DEBOUNCE) {
+                    Ok(m) => m,
+                    Err(_) => {
+                        // No more edits for a moment (or the client went away): check now.
+                        for bot in std::mem::take(&mut dirty) {
+                            self.publish(connection, &bot);
+                        }
+                        continue;
+                    }
+                }
+            };
+            match message {
+                Message::Request(req) => {
+                    if connection
+                        .handle_shutdown(&req)
+                        .map_err(|e| e.to_string())?
+                    {
+                        return Ok(());
+                    }
+                    // A request answers from the latest text: check what is pending first.
+                    for bot in std::mem::take(&mut dirty) {
+                        self.publish(connection, &bot);
+                    }
+                    let response = self.request(req);
+                    send(connection, Message::Response(response));
+                }
+                Message::Notification(note) => {
+                    if let Some(path) = self.notification(note) {
+                        dirty.insert(bot_folder(&path));
+                    }
+                }
+                Message::Response(_) => {}
+            }
+        }
+    }
+
+    /// Applies a document notification; returns the path whose bot must be checked again.
+    fn notification(&mut self, note: Notification) -> Option<PathBuf> {
+        match note.method.as_str() {
+            lsp::notification::DidOpenTextDocument::METHOD => {
+                let p: lsp::DidOpenTextDocumentParams = serde_json::from_value(note.params).ok()?;
+                let path = p.text_document.uri.to_file_path().ok()?;
+                self.open.insert(path.clone(), p.text_document.text);
+                Some(path)
+            }
+            lsp::notification::DidChangeTextDocument::METHOD => {
+                let p: lsp::DidChangeTextDocumentParams =
+                    serde_json::from_value(note.params).ok()?;
+                let path = p.text_document.uri.to_file_path().ok()?;
+                let text = self.open.entry(path.clone()).or_default();
+                for change in p.content_changes {
+                    apply_change(text, change);
+                }
+                Some(path)
+            }
+            lsp::notification::DidCloseTextDocument::METHOD => {
+                let p: lsp::DidCloseTextDocumentParams =
+                    serde_json::from_value(note.params).ok()?;
+                let path = p.text_document.uri.to_file_path().ok()?;
+                self.open.remove(&path);
+                Some(path)
+            }
+            lsp::notification::DidSaveTextDocument::METHOD => {
+                let p: lsp::DidSaveTextDocumentParams = serde_json::from_value(note.params).ok()?;
+                p.text_document.uri.to_file_path().ok()
+            }
+            _ => None,
+        }
+    }
+
+    fn request(&mut self, req: Request) -> Response {
+        let id = req.id.clone();
+        let result = match req.method.as_str() {
+            lsp::request::DocumentSymbolRequest::METHOD => {
+                serde_json::from_value::<lsp::DocumentSymbolParams>(req.params)
+                    .map_err(|e| e.to_string())
+                    .map(|p| self.symbols(&p.text_document.uri))
+            }
+            lsp::request::Formatting::METHOD => {
+                serde_json::from_value::<lsp::DocumentFormattingParams>(req.params)
+                    .map_err(|e| e.to_string())
+                    .map(|p| self.formatting(&p.text_document.uri))
+            }
+            other => return error(id, lsp_server::ErrorCode::MethodNotFound, other),
+        };
+        match result {
+            Ok(value) => Response::new_ok(id, value),
+            Err(message) => error(id, lsp_server::ErrorCode::InvalidParams, &message),
+        }
+    }
+
+    /// The text of a file: its open buffer, else the disk.
+    fn text_of(&self, path: &Path) -> Option<String> {
+        match self.open.get(path) {
+            Some(text) => Some(text.clone()),
+            None => std::fs::read_to_string(path).ok(),
+        }
+    }
+
+    /// Checks the bot in `folder` and publishes the diagnostics of each of its files.
+    fn publish(&mut self, connection: &Connection, folder: &Path) {
+        let mut paths: BTreeSet<PathBuf> = BTreeSet::new();
+        for entry in walkdir::WalkDir::new(folder).into_iter().flatten() {
+            if entry.file_type().is_file() && entry.path().extension().is_some_and(|x| x == "scn") {
+                paths.insert(entry.into_path());
+            }
+        }
+        paths.extend(
+            self.open
+                .keys()
+                .filter(|p| p.starts_with(folder) && p.extension().is_some_and(|x| x == "scn"))
+                .cloned(),
+        );
+        let paths: Vec<PathBuf> = paths.into_iter().collect();
+        let files: Vec<SourceFile> = paths
+            .iter()
+            .map(|p| {
+                let text = self.text_of(p).unwrap_or_default();
+                SourceFile::new(p.display().to_string(), text.into_bytes())
+            })
+            .collect();
+        let sources = Sources { files };
+        let diagnostics = match crate::compile(&sources) {
+            Ok(program) => program.warnings,
+            Err(diagnostics) => diagnostics,
+        };
+        let mut by_file: BTreeMap<usize, Vec<lsp::Diagnostic>> = BTreeMap::new();
+        for d in diagnostics.iter() {
+            let Some(file) = sources.files.get(d.file) else {
+                continue;
+            };
+            let related = d
+                .related
+                .iter()
+                .filter_map(|r| {
+                    let other = sources.files.get(r.file)?;
+                    Some(lsp::DiagnosticRelatedInformation {
+                        location: lsp::Location {
+                            uri: lsp::Url::from_file_path(&paths[r.file]).ok()?,
+                            range: range(&other.text, r.span.start, r.span.end),
+                        },
+                        message: r.label.clone(),
+                    })
+                })
+                .collect::<Vec<_>>();
+            let mut message = d.message.clone();
+            if let Some(help) = &d.help {
+                message.push_str("\nhelp: ");
+                message.push_str(help);
+            }
+            by_file.entry(d.file).or_default().push(lsp::Diagnostic {
+                range: range(&file.text, d.span.start, d.span.end),
+                severity: Some(match d.severity {
+                    Severity::Error => lsp::DiagnosticSeverity::ERROR,
+                    Severity::Warning => lsp::DiagnosticSeverity::WARNING,
+                }),
+                code: Some(lsp::NumberOrString::String(d.code.as_str().to_string())),
+                source: Some("scenarist".into()),
+                message,
+                related_information: (!related.is_empty()).then_some(related),
+                ..lsp::Diagnostic::default()
+            });
+        }
+        let before = self.published.remove(folder).unwrap_or_default();
+        let mut now = BTreeSet::new();
+        for (i, path) in paths.iter().enumerate() {
+            let list = by_file.remove(&i).unwrap_or_default();
+            if list.is_empty() && !before.contains(path) && !self.open.contains_key(path) {
+                continue;
+            }
+            if !list.is_empty() {
+                now.insert(path.clone());
+            }
+            publish_diagnostics(connection, path, list);
+        }
+        // A file that left the bot (deleted, closed and gone) keeps no stale problems.
+        for gone in before.difference(&now) {
+            if !paths.contains(gone) {
+                publish_diagnostics(connection, gone, Vec::new());
+            }
+        }
+        self.published.insert(folder.to_path_buf(), now);
+    }
+
+    /// Scenarios' triggers and blocks, for the outline.
+    fn symbols(&self, uri: &lsp::Url) -> serde_json::Value {
+        let Some(text) = uri.to_file_path().ok().and_then(|p| self.text_of(&p)) else {
+            return serde_json::Value::Null;
+        };
+        let (file, _) = crate::syntax::parse(0, &text);
+        #[allow(deprecated)] // `deprecated` is a required field of the type, itself deprecated.
+        let symbol = |name: String,
+                      detail: Option<String>,
+                      kind,
+                      span: crate::syntax::Span,
+                      sel: crate::syntax::Span| {
+            lsp::DocumentSymbol {
+                name,
+                detail,
+                kind,
+                tags: None,
+                deprecated: None,
+                range: range(&text, span.start, span.end),
+                selection_range: range(&text, sel.start, sel.end),
+                children: None,
+            }
+        };
+        let mut out = Vec::new();
+        for t in &file.triggers {
+            let name = text
+                .get(t.span.start..t.span.end)
+                .unwrap_or("on")
+                .to_string();
+            out.push(symbol(name, None, lsp::SymbolKind::EVENT, t.span, t.span));
+        }
+        for b in &file.blocks {
+            out.push(symbol(
+                b.name.name.clone(),
+                Some("block".into()),
+                lsp::SymbolKind::FUNCTION,
+                b.span,
+                b.name.span,
+            ));
+        }
+        serde_json::to_value(out).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The whole document in the layout of `scenarist fmt`, or no edit when it has syntax
+    /// errors (the diagnostics already say why).
+    fn formatting(&self, uri: &lsp::Url) -> serde_json::Value {
+        let Some(text) = uri.to_file_path().ok().and_then(|p| self.text_of(&p)) else {
+            return serde_json::Value::Null;
+        };
+        match crate::fmt::format(&text) {
+            Ok(formatted) if formatted != text => {
+                let edit = lsp::TextEdit {
+                    range: range(&text, 0, text.len()),
+                    new_text: formatted,
+                };
+                serde_json::to_value(vec![edit]).unwrap_or(serde_json::Value::Null)
+            }
+            _ => serde_json::json!([]),
+        }
+    }
+}
+
+/// The bot a file belongs to: its folder.
+fn bot_folder(path: &Path) -> PathBuf {
+    path.parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+fn range(text: &str, start: usize, end: usize) -> lsp::Range {
+    lsp::Range {
+        start: position_at(text, start),
+        end: position_at(text, end),
+    }
+}
+
+fn apply_change(text: &mut String, change: lsp::TextDocumentContentChangeEvent) {
+    match change.range {
+        None => *text = change.text,
+        Some(r) => {
+            let start = offset_at(text, r.start);
+            let end = offset_at(text, r.end).max(start);
+            text.replace_range(start..end, &change.text);
+        }
+    }
+}
+
+fn publish_diagnostics(connection: &Connection, path: &Path, diagnostics: Vec<lsp::Diagnostic>) {
+    let Ok(uri) = lsp::Url::from_file_path(path) else {
+        return;
+    };
+    let params = lsp::PublishDiagnosticsParams {
+        uri,
+        diagnostics,
+        version: None,
+    };
+    send(
+        connection,
+        Message::Notification(Notification::new(
+            lsp::notification::PublishDiagnostics::METHOD.to_string(),
+            params,
+        )),
+    );
+}
+
+fn error(id: RequestId, code: lsp_server::ErrorCode, message: &str) -> Response {
+    Response::new_err(id, code as i32, message.to_string())
+}
+
+/// A closed channel means the client is gone: the loop ends on the next receive.
+fn send(connection: &Connection, message: Message) {
+    let _ = connection.sender.send(message);
+}

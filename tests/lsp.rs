@@ -1,0 +1,233 @@
+//! `scenarist lsp` as an editor drives it: JSON-RPC over the process's stdin/stdout with
+//! `Content-Length` framing, the initialize handshake, `didOpen` and incremental `didChange`,
+//! diagnostics with UTF-16 ranges on lines with Cyrillic and emoji, diagnostics of a file
+//! updated by an edit in another file of the same bot, document symbols, formatting, shutdown.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+struct Client {
+    child: Child,
+    stdin: ChildStdin,
+    messages: mpsc::Receiver<Value>,
+    next_id: i64,
+}
+
+fn read_message(reader: &mut BufReader<ChildStdout>) -> Option<Value> {
+    let mut length = None;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some(n) = line.strip_prefix("Content-Length: ") {
+            length = n.parse::<usize>().ok();
+        }
+    }
+    let mut body = vec![0; length?];
+    reader.read_exact(&mut body).ok()?;
+    serde_json::from_slice(&body).ok()
+}
+
+impl Client {
+    fn start() -> Client {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_scenarist"))
+            .arg("lsp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start scenarist lsp");
+        let stdin = child.stdin.take().expect("stdin");
+        let mut reader = BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, messages) = mpsc::channel();
+        std::thread::spawn(move || {
+            while let Some(m) = read_message(&mut reader) {
+                if tx.send(m).is_err() {
+                    break;
+                }
+            }
+        });
+        Client {
+            child,
+            stdin,
+            messages,
+            next_id: 1,
+        }
+    }
+
+    fn send(&mut self, message: Value) {
+        let body = message.to_string();
+        write!(self.stdin, "Content-Length: {}\r\n\r\n{body}", body.len()).expect("write");
+        self.stdin.flush().expect("flush");
+    }
+
+    fn notify(&mut self, method: &str, params: Value) {
+        self.send(json!({"jsonrpc": "2.0", "method": method, "params": params}));
+    }
+
+    /// Sends a request and waits for its response (notifications on the way are kept aside).
+    fn request(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.send(json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}));
+        loop {
+            let m = self.recv();
+            if m["id"] == json!(id) {
+                return m;
+            }
+        }
+    }
+
+    fn recv(&mut self) -> Value {
+        self.messages
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the server answers within 30 s")
+    }
+
+    /// The next diagnostics published for `uri`.
+    fn diagnostics_for(&mut self, uri: &str) -> Vec<Value> {
+        loop {
+            let m = self.recv();
+            if m["method"] == "textDocument/publishDiagnostics" && m["params"]["uri"] == uri {
+                return m["params"]["diagnostics"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default();
+            }
+        }
+    }
+}
+
+fn temp_bot(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("scenarist-lsp-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+fn uri(path: &std::path::Path) -> String {
+    format!("file://{}", path.display())
+}
+
+#[test]
+fn a_session_as_an_editor_drives_it() {
+    let dir = temp_bot("session");
+    let main = dir.join("main.scn");
+    let other = dir.join("other.scn");
+    // On disk the other file is fine; the editor's buffer is what counts.
+    std::fs::write(&other, "block help {\n  say \"help\"\n}\n").expect("write");
+    std::fs::write(&main, "").expect("write");
+    let (main_uri, other_uri) = (uri(&main), uri(&other));
+
+    let mut c = Client::start();
+    let init = c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": uri(&dir), "capabilities": {}}),
+    );
+    let caps = &init["result"]["capabilities"];
+    assert_eq!(
+        caps["textDocumentSync"],
+        json!(2),
+        "incremental sync: {init}"
+    );
+    assert_eq!(caps["documentSymbolProvider"], json!(true));
+    assert_eq!(caps["documentFormattingProvider"], json!(true));
+    c.notify("initialized", json!({}));
+
+    // A Cyrillic and emoji line before the error, so UTF-16 columns differ from bytes and chars.
+    let text =
+        "on start goto привет\nblock привет {\n  say \"Привет 😀\"; goto nowhere\n  goto other::help\n}\n";
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": main_uri, "languageId": "scenarist", "version": 1, "text": text}}),
+    );
+    let diags = c.diagnostics_for(&main_uri);
+    assert_eq!(diags.len(), 1, "{diags:?}");
+    let d = &diags[0];
+    assert_eq!(d["code"], "scn::unknown-block");
+    assert_eq!(d["severity"], 1);
+    // `  say "Привет 😀"; goto ` is 2+4+1+6+1+2+1+1+1+5 = 24 UTF-16 units.
+    assert_eq!(
+        d["range"]["start"],
+        json!({"line": 2, "character": 24}),
+        "{d}"
+    );
+    assert_eq!(
+        d["range"]["end"],
+        json!({"line": 2, "character": 31}),
+        "{d}"
+    );
+
+    // An incremental edit: `nowhere` → `other::help` (a range in UTF-16 units).
+    c.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": main_uri, "version": 2},
+            "contentChanges": [{"range": {"start": {"line": 2, "character": 24}, "end": {"line": 2, "character": 31}}, "text": "other::help"}]
+        }),
+    );
+    assert_eq!(c.diagnostics_for(&main_uri), Vec::<Value>::new());
+
+    // Renaming the block in the other file's unsaved buffer breaks main.scn's gotos.
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": other_uri, "languageId": "scenarist", "version": 1, "text": "block help {\n  say \"help\"\n}\n"}}),
+    );
+    c.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": other_uri, "version": 2},
+            "contentChanges": [{"range": {"start": {"line": 0, "character": 6}, "end": {"line": 0, "character": 10}}, "text": "aide"}]
+        }),
+    );
+    let broken = c.diagnostics_for(&main_uri);
+    assert_eq!(broken.len(), 2, "both gotos to help: {broken:?}");
+    assert!(broken.iter().all(|d| d["code"] == "scn::unknown-block"));
+
+    let symbols = c.request(
+        "textDocument/documentSymbol",
+        json!({"textDocument": {"uri": main_uri}}),
+    );
+    let names: Vec<&str> = symbols["result"]
+        .as_array()
+        .expect("symbols")
+        .iter()
+        .filter_map(|s| s["name"].as_str())
+        .collect();
+    assert_eq!(names, ["on start goto привет", "привет"], "{symbols}");
+
+    c.notify(
+        "textDocument/didChange",
+        json!({
+            "textDocument": {"uri": other_uri, "version": 3},
+            "contentChanges": [{"text": "block help {\nsay \"x\"\n}\n"}]
+        }),
+    );
+    let edits = c.request(
+        "textDocument/formatting",
+        json!({"textDocument": {"uri": other_uri}, "options": {"tabSize": 2, "insertSpaces": true}}),
+    );
+    assert_eq!(
+        edits["result"][0]["newText"], "block help {\n  say \"x\"\n}\n",
+        "{edits}"
+    );
+
+    let unknown = c.request("textDocument/unknownThing", json!({}));
+    assert_eq!(unknown["error"]["code"], -32601, "{unknown}");
+
+    let shutdown = c.request("shutdown", Value::Null);
+    assert!(shutdown.get("error").is_none(), "{shutdown}");
+    c.notify("exit", Value::Null);
+    let status = c.child.wait().expect("exit");
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
