@@ -24,6 +24,19 @@ pub use source::{SourceFile, Sources};
 /// Parses and checks a whole bot. On success the program carries the warnings; on failure every
 /// diagnostic found (errors and warnings) comes back, sorted by file and position.
 pub fn compile(sources: &Sources) -> Result<Program, Diagnostics> {
+    let (mut program, diagnostics) = analyze(sources);
+    if diagnostics.has_errors() {
+        Err(diagnostics)
+    } else {
+        program.warnings = diagnostics;
+        Ok(program)
+    }
+}
+
+/// Parses and checks a whole bot, keeping what could be resolved even when there are errors
+/// (editor support answers "go to definition" in a file that does not compile yet). Every
+/// diagnostic comes back, sorted by file and position; the program's own `warnings` is empty.
+pub fn analyze(sources: &Sources) -> (Program, Diagnostics) {
     let mut diagnostics = Diagnostics::default();
     let mut files = Vec::with_capacity(sources.files.len());
     for (id, (ast, found)) in parse_all(sources).into_iter().enumerate() {
@@ -43,14 +56,9 @@ pub fn compile(sources: &Sources) -> Result<Program, Diagnostics> {
         files.push(ast);
     }
     let syntax_failed = diagnostics.has_errors();
-    let mut program = check::check(sources, files, syntax_failed, &mut diagnostics);
+    let program = check::check(sources, files, syntax_failed, &mut diagnostics);
     diagnostics.sort();
-    if diagnostics.has_errors() {
-        Err(diagnostics)
-    } else {
-        program.warnings = diagnostics;
-        Ok(program)
-    }
+    (program, diagnostics)
 }
 
 /// Parses every file, several at a time when the bot has many (a large single file is split

@@ -231,3 +231,75 @@ fn a_session_as_an_editor_drives_it() {
     assert!(status.success(), "{status:?}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn definition_and_references_of_blocks_across_files() {
+    let dir = temp_bot("refs");
+    let main = dir.join("main.scn");
+    let other = dir.join("other.scn");
+    let main_text = "on start goto меню\nblock меню {\n  say \"Выбор 😀\" { button \"Помощь\" goto other::help }\n  wait\n  goto меню\n}\n";
+    let other_text = "block help {\n  say \"help\"\n  goto main::меню\n}\n";
+    std::fs::write(&main, main_text).expect("write");
+    std::fs::write(&other, other_text).expect("write");
+    let (main_uri, other_uri) = (uri(&main), uri(&other));
+    let mut c = Client::start();
+    c.request(
+        "initialize",
+        json!({"processId": null, "rootUri": null, "capabilities": {}}),
+    );
+    c.notify("initialized", json!({}));
+    c.notify(
+        "textDocument/didOpen",
+        json!({"textDocument": {"uri": main_uri, "languageId": "scenarist", "version": 1, "text": main_text}}),
+    );
+    assert_eq!(c.diagnostics_for(&main_uri), Vec::<Value>::new());
+
+    // On `help` of `goto other::help`: `  say "Выбор 😀" { button "Помощь" goto other::` is
+    // 2+3+1+1+5+1+2+1+1+1+1+6+1+1+1+4+1+7 = 40 UTF-16 units; inside the target.
+    let def = c.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": main_uri}, "position": {"line": 2, "character": 42}}),
+    );
+    assert_eq!(def["result"]["uri"], other_uri, "{def}");
+    assert_eq!(
+        def["result"]["range"],
+        json!({"start": {"line": 0, "character": 6}, "end": {"line": 0, "character": 10}})
+    );
+
+    // References of `меню` from its own name: the trigger, `goto меню` and other.scn's goto.
+    let refs = c.request(
+        "textDocument/references",
+        json!({"textDocument": {"uri": main_uri}, "position": {"line": 1, "character": 7}, "context": {"includeDeclaration": true}}),
+    );
+    let mut found: Vec<(String, u64, u64)> = refs["result"]
+        .as_array()
+        .expect("locations")
+        .iter()
+        .map(|l| {
+            (
+                l["uri"].as_str().unwrap_or("").to_string(),
+                l["range"]["start"]["line"].as_u64().unwrap_or(99),
+                l["range"]["start"]["character"].as_u64().unwrap_or(99),
+            )
+        })
+        .collect();
+    found.sort();
+    let mut expected = vec![
+        (main_uri.clone(), 0, 14),
+        (main_uri.clone(), 1, 6),
+        (main_uri.clone(), 4, 7),
+        (other_uri.clone(), 2, 7),
+    ];
+    expected.sort();
+    assert_eq!(found, expected, "{refs}");
+
+    let nothing = c.request(
+        "textDocument/definition",
+        json!({"textDocument": {"uri": main_uri}, "position": {"line": 2, "character": 4}}),
+    );
+    assert_eq!(nothing["result"], Value::Null, "{nothing}");
+    c.request("shutdown", Value::Null);
+    c.notify("exit", Value::Null);
+    assert!(c.child.wait().expect("exit").success());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -99,6 +99,15 @@ pub struct DeclarationInfo {
     pub index: usize,
 }
 
+/// A `goto`/`call`/button/trigger target that resolved: where it is written, and the block.
+#[derive(Clone, Copy, Debug)]
+pub struct Reference {
+    pub file: FileId,
+    /// The target as written (`name` or `scenario::name`).
+    pub span: Span,
+    pub block: BlockId,
+}
+
 /// A checked bot: every block, scenario and function name resolved.
 #[derive(Debug, Default)]
 pub struct Program {
@@ -110,6 +119,8 @@ pub struct Program {
     pub blocks: Vec<BlockInfo>,
     /// Every `user`/`global` variable of the bot, by name (without `%`).
     pub declarations: HashMap<String, DeclarationInfo>,
+    /// Every resolved target, in the order the checker met them (editor support).
+    pub references: Vec<Reference>,
     scenario_ids: HashMap<String, usize>,
 }
 
@@ -186,7 +197,7 @@ pub fn check(
 ) -> Program {
     let mut program = names::build(sources, &files, diagnostics);
     let warnings = !syntax_failed;
-    let facts = walk::walk(&program, &files, warnings, diagnostics);
+    let mut facts = walk::walk(&program, &files, warnings, diagnostics);
     if warnings {
         walk::unassigned_variables(&facts, diagnostics);
         flow::graph_warnings(
@@ -196,6 +207,7 @@ pub fn check(
             diagnostics,
         );
     }
+    program.references = std::mem::take(&mut facts.references);
     // The facts borrow `files`, which the program now takes over.
     drop(facts);
     program.files = files;

@@ -27,6 +27,8 @@ pub(super) struct Facts<'a> {
     /// The first read of each variable that is not special, in the order found.
     reads: Vec<Read<'a>>,
     assigned: HashSet<&'a str>,
+    /// Every target that resolved, where it is written (for go to definition, references).
+    pub references: Vec<super::Reference>,
 }
 
 struct Read<'a> {
@@ -68,6 +70,7 @@ pub(super) fn walk<'a>(
         assigned: HashSet::new(),
         valid_regexes: HashSet::new(),
         unresolved_targets: false,
+        references: Vec::new(),
     };
     for (file_id, file) in files.iter().enumerate() {
         walker.file = file_id;
@@ -92,6 +95,7 @@ pub(super) fn walk<'a>(
         unresolved_targets: walker.unresolved_targets,
         reads: walker.reads,
         assigned: walker.assigned,
+        references: walker.references,
     }
 }
 
@@ -155,6 +159,7 @@ struct Walker<'a, 'p> {
     /// Regexes already compiled successfully, so a pattern repeated across a bot compiles once.
     valid_regexes: HashSet<(&'a str, &'a str)>,
     unresolved_targets: bool,
+    references: Vec<super::Reference>,
 }
 
 impl<'a> Walker<'a, '_> {
@@ -392,6 +397,11 @@ impl<'a> Walker<'a, '_> {
     /// Resolves a target, reporting an unknown scenario or block.
     fn target(&mut self, target: &'a Target) -> Option<BlockId> {
         if let Some(id) = self.program.resolve(self.file, target) {
+            self.references.push(super::Reference {
+                file: self.file,
+                span: target.span,
+                block: id,
+            });
             return Some(id);
         }
         self.unresolved_targets = true;

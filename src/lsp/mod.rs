@@ -1,5 +1,6 @@
 //! `scenarist lsp`: a Language Server over stdio (JSON-RPC, LSP 3.17). Editor buffers in,
-//! diagnostics, document symbols and formatting out.
+//! diagnostics, go to definition and references of blocks (from the checker's resolution),
+//! document symbols and formatting out.
 //!
 //! Unsaved buffers are the truth: a bot is checked from the open buffers of its files and the
 //! disk for the others. The bot of a file is the folder it is in, with every `.scn` file below
@@ -34,6 +35,8 @@ pub fn run_stdio() -> Result<(), String> {
             lsp::TextDocumentSyncKind::INCREMENTAL,
         )),
         document_symbol_provider: Some(lsp::OneOf::Left(true)),
+        definition_provider: Some(lsp::OneOf::Left(true)),
+        references_provider: Some(lsp::OneOf::Left(true)),
         document_formatting_provider: Some(lsp::OneOf::Left(true)),
         ..lsp::ServerCapabilities::default()
     };
@@ -47,9 +50,53 @@ pub fn run_stdio() -> Result<(), String> {
     io_threads.join().map_err(|e| e.to_string())
 }
 
-/// The open documents and which files were last given diagnostics.
+/// The last check of one bot: its files (by file id) and what the checker resolved.
+struct Analysis {
+    paths: Vec<PathBuf>,
+    sources: Sources,
+    program: crate::Program,
+}
+
+impl Analysis {
+    fn location(&self, file: usize, span: crate::syntax::Span) -> Option<lsp::Location> {
+        Some(lsp::Location {
+            uri: lsp::Url::from_file_path(self.paths.get(file)?).ok()?,
+            range: range(&self.sources.files.get(file)?.text, span.start, span.end),
+        })
+    }
+
+    /// The block named at a place: a target that resolved to it, or its own name.
+    fn block_at(&self, file: usize, offset: usize) -> Option<crate::check::BlockId> {
+        let covers = |span: crate::syntax::Span| span.start <= offset && offset <= span.end;
+        if let Some(r) = self
+            .program
+            .references
+            .iter()
+            .find(|r| r.file == file && covers(r.span))
+        {
+            return Some(r.block);
+        }
+        self.program
+            .blocks
+            .iter()
+            .position(|b| self.program.scenarios[b.scenario].file == file && covers(b.span))
+            .and_then(|i| u32::try_from(i).ok())
+            .map(crate::check::BlockId)
+    }
+
+    /// Where a block is defined.
+    fn definition(&self, block: crate::check::BlockId) -> Option<lsp::Location> {
+        let info = self.program.block(block);
+        self.location(self.program.scenarios[info.scenario].file, info.span)
+    }
+}
+
+/// The open documents, the last check of each bot, and which files were last given
+/// diagnostics.
 #[derive(Default)]
 struct Server {
+    /// The last check of each bot, by folder.
+    analyses: BTreeMap<PathBuf, Analysis>,
     /// Open buffers by path: their text as the editor has it.
     open: BTreeMap<PathBuf, String>,
     /// Files that were last published with problems, by bot folder: cleared when they have none.
@@ -144,6 +191,41 @@ impl Server {
                     .map_err(|e| e.to_string())
                     .map(|p| self.symbols(&p.text_document.uri))
             }
+            lsp::request::GotoDefinition::METHOD => {
+                serde_json::from_value::<lsp::GotoDefinitionParams>(req.params)
+                    .map_err(|e| e.to_string())
+                    .map(|p| {
+                        let at = p.text_document_position_params;
+                        let found = self
+                            .at(&at.text_document.uri, at.position)
+                            .and_then(|(analysis, block)| analysis.definition(block));
+                        serde_json::to_value(found).unwrap_or(serde_json::Value::Null)
+                    })
+            }
+            lsp::request::References::METHOD => {
+                serde_json::from_value::<lsp::ReferenceParams>(req.params)
+                    .map_err(|e| e.to_string())
+                    .map(|p| {
+                        let at = p.text_document_position;
+                        let Some((analysis, block)) = self.at(&at.text_document.uri, at.position)
+                        else {
+                            return serde_json::Value::Null;
+                        };
+                        let mut found: Vec<lsp::Location> = Vec::new();
+                        if p.context.include_declaration {
+                            found.extend(analysis.definition(block));
+                        }
+                        found.extend(
+                            analysis
+                                .program
+                                .references
+                                .iter()
+                                .filter(|r| r.block == block)
+                                .filter_map(|r| analysis.location(r.file, r.span)),
+                        );
+                        serde_json::to_value(found).unwrap_or(serde_json::Value::Null)
+                    })
+            }
             lsp::request::Formatting::METHOD => {
                 serde_json::from_value::<lsp::DocumentFormattingParams>(req.params)
                     .map_err(|e| e.to_string())
@@ -155,6 +237,19 @@ impl Server {
             Ok(value) => Response::new_ok(id, value),
             Err(message) => error(id, lsp_server::ErrorCode::InvalidParams, &message),
         }
+    }
+
+    /// The bot's last check and the block named at a position of a document.
+    fn at(
+        &self,
+        uri: &lsp::Url,
+        position: lsp::Position,
+    ) -> Option<(&Analysis, crate::check::BlockId)> {
+        let path = uri.to_file_path().ok()?;
+        let analysis = self.analyses.get(&bot_folder(&path))?;
+        let file = analysis.paths.iter().position(|p| *p == path)?;
+        let offset = offset_at(&analysis.sources.files[file].text, position);
+        Some((analysis, analysis.block_at(file, offset)?))
     }
 
     /// The text of a file: its open buffer, else the disk.
@@ -188,10 +283,7 @@ impl Server {
             })
             .collect();
         let sources = Sources { files };
-        let diagnostics = match crate::compile(&sources) {
-            Ok(program) => program.warnings,
-            Err(diagnostics) => diagnostics,
-        };
+        let (program, diagnostics) = crate::analyze(&sources);
         let mut by_file: BTreeMap<usize, Vec<lsp::Diagnostic>> = BTreeMap::new();
         for d in diagnostics.iter() {
             let Some(file) = sources.files.get(d.file) else {
@@ -248,6 +340,14 @@ impl Server {
             }
         }
         self.published.insert(folder.to_path_buf(), now);
+        self.analyses.insert(
+            folder.to_path_buf(),
+            Analysis {
+                paths,
+                sources,
+                program,
+            },
+        );
     }
 
     /// Scenarios' triggers and blocks, for the outline.
