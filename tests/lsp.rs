@@ -93,6 +93,30 @@ impl Client {
             .expect("the server answers within 30 s")
     }
 
+    /// `initialize` without a workspace, then `initialized`.
+    fn handshake(&mut self) {
+        self.request(
+            "initialize",
+            json!({"processId": null, "rootUri": null, "capabilities": {}}),
+        );
+        self.notify("initialized", json!({}));
+    }
+
+    fn open(&mut self, uri: &str, text: &str) {
+        self.notify(
+            "textDocument/didOpen",
+            json!({"textDocument": {"uri": uri, "languageId": "scenarist", "version": 1, "text": text}}),
+        );
+    }
+
+    /// `shutdown`, `exit`, and the process ends with status 0.
+    fn stop(&mut self) {
+        let shutdown = self.request("shutdown", Value::Null);
+        assert!(shutdown.get("error").is_none(), "{shutdown}");
+        self.notify("exit", Value::Null);
+        assert!(self.child.wait().expect("exit").success());
+    }
+
     /// The next diagnostics published for `uri`.
     fn diagnostics_for(&mut self, uri: &str) -> Vec<Value> {
         loop {
@@ -243,15 +267,8 @@ fn definition_and_references_of_blocks_across_files() {
     std::fs::write(&other, other_text).expect("write");
     let (main_uri, other_uri) = (uri(&main), uri(&other));
     let mut c = Client::start();
-    c.request(
-        "initialize",
-        json!({"processId": null, "rootUri": null, "capabilities": {}}),
-    );
-    c.notify("initialized", json!({}));
-    c.notify(
-        "textDocument/didOpen",
-        json!({"textDocument": {"uri": main_uri, "languageId": "scenarist", "version": 1, "text": main_text}}),
-    );
+    c.handshake();
+    c.open(&main_uri, main_text);
     assert_eq!(c.diagnostics_for(&main_uri), Vec::<Value>::new());
 
     // On `help` of `goto other::help`: `  say "Выбор 😀" { button "Помощь" goto other::` is
@@ -298,8 +315,80 @@ fn definition_and_references_of_blocks_across_files() {
         json!({"textDocument": {"uri": main_uri}, "position": {"line": 2, "character": 4}}),
     );
     assert_eq!(nothing["result"], Value::Null, "{nothing}");
-    c.request("shutdown", Value::Null);
-    c.notify("exit", Value::Null);
-    assert!(c.child.wait().expect("exit").success());
+    c.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn labels(response: &Value) -> Vec<String> {
+    response["result"]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|i| i["label"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn completion_and_hover() {
+    let dir = temp_bot("complete");
+    let main = dir.join("main.scn");
+    let other = dir.join("other.scn");
+    let text = "user %счёт% = 0\nblock start {\n  set %total% = 1\n  say \"Итог 😀 %\"\n  goto \n  set %n% = len(%total%)\n}\n";
+    // What was on disk parsed; the buffer being typed does not (`goto ` has no target yet).
+    let parsed = text
+        .replace("goto \n", "goto start\n")
+        .replace(" %\"", " %total%\"");
+    std::fs::write(&main, &parsed).expect("write");
+    std::fs::write(&other, "block help {\n  end\n}\n").expect("write");
+    let main_uri = uri(&main);
+    let mut c = Client::start();
+    c.handshake();
+    c.open(&main_uri, &parsed);
+    c.diagnostics_for(&main_uri);
+    c.notify(
+        "textDocument/didChange",
+        json!({"textDocument": {"uri": main_uri, "version": 2}, "contentChanges": [{"text": text}]}),
+    );
+    assert!(
+        !c.diagnostics_for(&main_uri).is_empty(),
+        "the buffer has a syntax error"
+    );
+    let at = |line: u32, character: u32| json!({"textDocument": {"uri": main_uri}, "position": {"line": line, "character": character}});
+
+    // Inside `%` of the say (line 3): `  say "Итог 😀 %` is 2+3+1+1+4+1+2+1+1 = 16 UTF-16 units.
+    let vars = labels(&c.request("textDocument/completion", at(3, 16)));
+    for expected in ["message", "user_name", "счёт", "total"] {
+        assert!(
+            vars.iter().any(|v| v == expected),
+            "{expected} missing from {vars:?}"
+        );
+    }
+    // After `goto `: this file's blocks by name, the other file's as `other::help`.
+    let blocks = labels(&c.request("textDocument/completion", at(4, 7)));
+    assert_eq!(blocks, ["start", "other::help"]);
+    // At the start of a statement: keywords.
+    let words = labels(&c.request("textDocument/completion", at(4, 2)));
+    assert!(
+        words.iter().any(|w| w == "say") && words.iter().any(|w| w == "http"),
+        "{words:?}"
+    );
+    // In an expression: functions with their signatures.
+    let funcs = c.request("textDocument/completion", at(5, 13));
+    assert!(labels(&funcs).iter().any(|f| f == "len"), "{funcs}");
+
+    let hover = c.request("textDocument/hover", at(5, 14));
+    let value = hover["result"]["contents"]["value"].as_str().unwrap_or("");
+    assert!(value.contains("len("), "{hover}");
+    let hover = c.request("textDocument/hover", at(0, 7));
+    let value = hover["result"]["contents"]["value"].as_str().unwrap_or("");
+    assert!(value.contains("user variable"), "{hover}");
+    let hover = c.request("textDocument/hover", at(2, 8));
+    let value = hover["result"]["contents"]["value"].as_str().unwrap_or("");
+    assert!(value.contains("temporary"), "{hover}");
+
+    c.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

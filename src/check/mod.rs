@@ -121,6 +121,9 @@ pub struct Program {
     pub declarations: HashMap<String, DeclarationInfo>,
     /// Every resolved target, in the order the checker met them (editor support).
     pub references: Vec<Reference>,
+    /// Every variable name assigned somewhere in the bot (`set`, `wait ->`, `-> %x%` of an
+    /// `http` or `extract`, declarations), sorted: what completion offers inside `%…%`.
+    pub assigned: Vec<String>,
     scenario_ids: HashMap<String, usize>,
 }
 
@@ -208,6 +211,7 @@ pub fn check(
         );
     }
     program.references = std::mem::take(&mut facts.references);
+    program.assigned = facts.assigned_names();
     // The facts borrow `files`, which the program now takes over.
     drop(facts);
     program.files = files;

@@ -99,6 +99,15 @@ pub(super) fn walk<'a>(
     }
 }
 
+impl Facts<'_> {
+    /// The names assigned anywhere, sorted.
+    pub fn assigned_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.assigned.iter().map(|n| n.to_string()).collect();
+        names.sort();
+        names
+    }
+}
+
 /// Warns about each variable read somewhere and assigned or declared nowhere, once, at its
 /// first read.
 pub(super) fn unassigned_variables(facts: &Facts<'_>, diagnostics: &mut Diagnostics) {

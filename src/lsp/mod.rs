@@ -1,6 +1,6 @@
 //! `scenarist lsp`: a Language Server over stdio (JSON-RPC, LSP 3.17). Editor buffers in,
 //! diagnostics, go to definition and references of blocks (from the checker's resolution),
-//! document symbols and formatting out.
+//! completion and hover (`complete.rs`), document symbols and formatting out.
 //!
 //! Unsaved buffers are the truth: a bot is checked from the open buffers of its files and the
 //! disk for the others. The bot of a file is the folder it is in, with every `.scn` file below
@@ -8,6 +8,7 @@
 //! its files, so an edit in one file updates the problems it causes in the others. Edits that
 //! arrive while a check would run are applied first and checked once (a natural debounce).
 
+mod complete;
 mod position;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,6 +38,11 @@ pub fn run_stdio() -> Result<(), String> {
         document_symbol_provider: Some(lsp::OneOf::Left(true)),
         definition_provider: Some(lsp::OneOf::Left(true)),
         references_provider: Some(lsp::OneOf::Left(true)),
+        hover_provider: Some(lsp::HoverProviderCapability::Simple(true)),
+        completion_provider: Some(lsp::CompletionOptions {
+            trigger_characters: Some(vec!["%".into(), ":".into(), " ".into()]),
+            ..lsp::CompletionOptions::default()
+        }),
         document_formatting_provider: Some(lsp::OneOf::Left(true)),
         ..lsp::ServerCapabilities::default()
     };
@@ -226,6 +232,44 @@ impl Server {
                         serde_json::to_value(found).unwrap_or(serde_json::Value::Null)
                     })
             }
+            lsp::request::Completion::METHOD => {
+                serde_json::from_value::<lsp::CompletionParams>(req.params)
+                    .map_err(|e| e.to_string())
+                    .map(|p| {
+                        let at = p.text_document_position;
+                        let items = self
+                            .document(&at.text_document.uri)
+                            .map(|(analysis, file)| {
+                                let text = &analysis.sources.files[file].text;
+                                let offset = offset_at(text, at.position);
+                                complete::complete(&analysis.program, file, text, offset)
+                            })
+                            .unwrap_or_default();
+                        serde_json::to_value(items).unwrap_or(serde_json::Value::Null)
+                    })
+            }
+            lsp::request::HoverRequest::METHOD => {
+                serde_json::from_value::<lsp::HoverParams>(req.params)
+                    .map_err(|e| e.to_string())
+                    .map(|p| {
+                        let at = p.text_document_position_params;
+                        let hover =
+                            self.document(&at.text_document.uri)
+                                .and_then(|(analysis, file)| {
+                                    let text = &analysis.sources.files[file].text;
+                                    let offset = offset_at(text, at.position);
+                                    complete::hover(&analysis.program, text, offset)
+                                });
+                        let hover = hover.map(|value| lsp::Hover {
+                            contents: lsp::HoverContents::Markup(lsp::MarkupContent {
+                                kind: lsp::MarkupKind::Markdown,
+                                value,
+                            }),
+                            range: None,
+                        });
+                        serde_json::to_value(hover).unwrap_or(serde_json::Value::Null)
+                    })
+            }
             lsp::request::Formatting::METHOD => {
                 serde_json::from_value::<lsp::DocumentFormattingParams>(req.params)
                     .map_err(|e| e.to_string())
@@ -239,15 +283,21 @@ impl Server {
         }
     }
 
+    /// The last check of a document's bot, and the document's file id in it.
+    fn document(&self, uri: &lsp::Url) -> Option<(&Analysis, usize)> {
+        let path = uri.to_file_path().ok()?;
+        let analysis = self.analyses.get(&bot_folder(&path))?;
+        let file = analysis.paths.iter().position(|p| *p == path)?;
+        Some((analysis, file))
+    }
+
     /// The bot's last check and the block named at a position of a document.
     fn at(
         &self,
         uri: &lsp::Url,
         position: lsp::Position,
     ) -> Option<(&Analysis, crate::check::BlockId)> {
-        let path = uri.to_file_path().ok()?;
-        let analysis = self.analyses.get(&bot_folder(&path))?;
-        let file = analysis.paths.iter().position(|p| *p == path)?;
+        let (analysis, file) = self.document(uri)?;
         let offset = offset_at(&analysis.sources.files[file].text, position);
         Some((analysis, analysis.block_at(file, offset)?))
     }
@@ -283,7 +333,16 @@ impl Server {
             })
             .collect();
         let sources = Sources { files };
-        let (program, diagnostics) = crate::analyze(&sources);
+        let (mut program, diagnostics) = crate::analyze(&sources);
+        // While a block is being typed it often does not parse, and the variables it assigns
+        // would vanish from completion: keep those of the last check until it parses again.
+        if diagnostics.iter().any(|d| d.code == crate::Code::Syntax) {
+            if let Some(previous) = self.analyses.get(folder) {
+                let mut names: BTreeSet<String> = program.assigned.drain(..).collect();
+                names.extend(previous.program.assigned.iter().cloned());
+                program.assigned = names.into_iter().collect();
+            }
+        }
         let mut by_file: BTreeMap<usize, Vec<lsp::Diagnostic>> = BTreeMap::new();
         for d in diagnostics.iter() {
             let Some(file) = sources.files.get(d.file) else {
