@@ -310,6 +310,42 @@ fn definition_and_references_of_blocks_across_files() {
     expected.sort();
     assert_eq!(found, expected, "{refs}");
 
+    // Rename `меню` everywhere: its name, the trigger, `goto меню`, and only the name part of
+    // other.scn's `goto main::меню`.
+    let rename = c.request(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": main_uri}, "position": {"line": 4, "character": 8}, "newName": "главное"}),
+    );
+    let changes = &rename["result"]["changes"];
+    assert_eq!(
+        changes[&main_uri].as_array().map(Vec::len),
+        Some(3),
+        "{rename}"
+    );
+    assert_eq!(
+        changes[&other_uri][0],
+        json!({"range": {"start": {"line": 2, "character": 13}, "end": {"line": 2, "character": 17}}, "newText": "главное"})
+    );
+    let refused = c.request(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": main_uri}, "position": {"line": 4, "character": 8}, "newName": "two words"}),
+    );
+    assert!(
+        refused["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not a block name"),
+        "{refused}"
+    );
+    let special = c.request(
+        "textDocument/rename",
+        json!({"textDocument": {"uri": main_uri}, "position": {"line": 2, "character": 3}, "newName": "x"}),
+    );
+    assert!(
+        special.get("error").is_some(),
+        "only blocks are renamed: {special}"
+    );
+
     let nothing = c.request(
         "textDocument/definition",
         json!({"textDocument": {"uri": main_uri}, "position": {"line": 2, "character": 4}}),

@@ -105,6 +105,8 @@ pub struct Reference {
     pub file: FileId,
     /// The target as written (`name` or `scenario::name`).
     pub span: Span,
+    /// The block's name within it (what a rename replaces).
+    pub name_span: Span,
     pub block: BlockId,
 }
 

@@ -409,6 +409,7 @@ impl<'a> Walker<'a, '_> {
             self.references.push(super::Reference {
                 file: self.file,
                 span: target.span,
+                name_span: target.block.span,
                 block: id,
             });
             return Some(id);

@@ -39,6 +39,7 @@ pub fn run_stdio() -> Result<(), String> {
         definition_provider: Some(lsp::OneOf::Left(true)),
         references_provider: Some(lsp::OneOf::Left(true)),
         hover_provider: Some(lsp::HoverProviderCapability::Simple(true)),
+        rename_provider: Some(lsp::OneOf::Left(true)),
         completion_provider: Some(lsp::CompletionOptions {
             trigger_characters: Some(vec!["%".into(), ":".into(), " ".into()]),
             ..lsp::CompletionOptions::default()
@@ -88,6 +89,53 @@ impl Analysis {
             .position(|b| self.program.scenarios[b.scenario].file == file && covers(b.span))
             .and_then(|i| u32::try_from(i).ok())
             .map(crate::check::BlockId)
+    }
+
+    /// The edits that rename a block everywhere: its name and every target naming it (only
+    /// the name part of `scenario::name`).
+    fn rename(
+        &self,
+        block: crate::check::BlockId,
+        new_name: &str,
+    ) -> Result<lsp::WorkspaceEdit, String> {
+        if !crate::syntax::is_identifier(new_name) {
+            return Err(format!(
+                "`{new_name}` is not a block name: a letter or `_`, then letters, digits or `_`"
+            ));
+        }
+        let info = self.program.block(block);
+        let scenario = info.scenario;
+        if self.program.scenarios[scenario]
+            .blocks
+            .contains_key(new_name)
+        {
+            return Err(format!("this scenario already has a block `{new_name}`"));
+        }
+        let mut places = vec![(self.program.scenarios[scenario].file, info.span)];
+        places.extend(
+            self.program
+                .references
+                .iter()
+                .filter(|r| r.block == block)
+                .map(|r| (r.file, r.name_span)),
+        );
+        let mut changes: std::collections::HashMap<lsp::Url, Vec<lsp::TextEdit>> =
+            std::collections::HashMap::new();
+        for (file, span) in places {
+            if let Some(location) = self.location(file, span) {
+                changes
+                    .entry(location.uri)
+                    .or_default()
+                    .push(lsp::TextEdit {
+                        range: location.range,
+                        new_text: new_name.to_string(),
+                    });
+            }
+        }
+        Ok(lsp::WorkspaceEdit {
+            changes: Some(changes),
+            ..lsp::WorkspaceEdit::default()
+        })
     }
 
     /// Where a block is defined.
@@ -270,6 +318,20 @@ impl Server {
                         serde_json::to_value(hover).unwrap_or(serde_json::Value::Null)
                     })
             }
+            lsp::request::Rename::METHOD => {
+                match serde_json::from_value::<lsp::RenameParams>(req.params) {
+                    Err(e) => Err(e.to_string()),
+                    Ok(p) => {
+                        let at = p.text_document_position;
+                        match self.at(&at.text_document.uri, at.position) {
+                            None => Err("only a block can be renamed here".to_string()),
+                            Some((analysis, block)) => analysis
+                                .rename(block, &p.new_name)
+                                .map(|edit| serde_json::to_value(edit).unwrap_or_default()),
+                        }
+                    }
+                }
+            }
             lsp::request::Formatting::METHOD => {
                 serde_json::from_value::<lsp::DocumentFormattingParams>(req.params)
                     .map_err(|e| e.to_string())
@@ -279,7 +341,7 @@ impl Server {
         };
         match result {
             Ok(value) => Response::new_ok(id, value),
-            Err(message) => error(id, lsp_server::ErrorCode::InvalidParams, &message),
+            Err(message) => error(id, lsp_server::ErrorCode::RequestFailed, &message),
         }
     }
 

@@ -14,6 +14,11 @@ pub use span::Span;
 
 use crate::diagnostic::{Diagnostic, FileId};
 
+/// Whether `name` can be written as a block name, scenario id or lambda parameter.
+pub fn is_identifier(name: &str) -> bool {
+    template::is_ident(name)
+}
+
 /// Parses one scenario file. Always returns an AST (of what could be parsed) and the syntax
 /// diagnostics found; many at once, recovering at the next top-level item after an error.
 pub fn parse(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
