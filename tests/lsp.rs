@@ -334,7 +334,7 @@ fn definition_and_references_of_blocks_across_files() {
         refused["error"]["message"]
             .as_str()
             .unwrap_or("")
-            .contains("not a block name"),
+            .contains("not a valid name"),
         "{refused}"
     );
     let special = c.request(
@@ -425,6 +425,65 @@ fn completion_and_hover() {
     let value = hover["result"]["contents"]["value"].as_str().unwrap_or("");
     assert!(value.contains("temporary"), "{hover}");
 
+    c.stop();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn declared_variables_have_definition_references_and_rename() {
+    let dir = temp_bot("vars");
+    let main = dir.join("main.scn");
+    let other = dir.join("other.scn");
+    let main_text = "user %счёт% = 0\non start goto a\nblock a {\n  set %счёт% += 1\n  say \"😀 %счёт% from %user_name%\"\n  goto other::b\n}\n";
+    let other_text = "block b {\n  say \"{{ %счёт% * 2 }}\"\n}\n";
+    std::fs::write(&main, main_text).expect("write");
+    std::fs::write(&other, other_text).expect("write");
+    let (main_uri, other_uri) = (uri(&main), uri(&other));
+    let mut c = Client::start();
+    c.handshake();
+    c.open(&main_uri, main_text);
+    assert_eq!(c.diagnostics_for(&main_uri), Vec::<Value>::new());
+    let at = |uri: &str, line: u32, character: u32| json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}});
+    // From the use in other.scn's `{{ }}` hole to the declaration in main.scn.
+    let def = c.request("textDocument/definition", at(&other_uri, 1, 12));
+    assert_eq!(def["result"]["uri"], main_uri, "{def}");
+    assert_eq!(
+        def["result"]["range"],
+        json!({"start": {"line": 0, "character": 6}, "end": {"line": 0, "character": 10}})
+    );
+    // `  say "😀 %` is 2+3+1+1+2+1+1 = 11 UTF-16 units: the name starts at 11.
+    let mut params = at(&main_uri, 4, 12);
+    params["context"] = json!({"includeDeclaration": true});
+    let refs = c.request("textDocument/references", params);
+    assert_eq!(refs["result"].as_array().map(Vec::len), Some(4), "{refs}");
+    let mut params = at(&main_uri, 4, 12);
+    params["newName"] = json!("balance");
+    let rename = c.request("textDocument/rename", params);
+    let changes = &rename["result"]["changes"];
+    assert_eq!(
+        changes[&main_uri].as_array().map(Vec::len),
+        Some(3),
+        "{rename}"
+    );
+    assert_eq!(
+        changes[&other_uri][0]["range"],
+        json!({"start": {"line": 1, "character": 11}, "end": {"line": 1, "character": 15}})
+    );
+    // A special variable cannot be renamed, nor can a name clash.
+    let mut params = at(&main_uri, 4, 24);
+    params["newName"] = json!("who");
+    let special = c.request("textDocument/rename", params);
+    assert!(
+        special["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("special"),
+        "{special}"
+    );
+    let mut params = at(&main_uri, 4, 12);
+    params["newName"] = json!("user_name");
+    let clash = c.request("textDocument/rename", params);
+    assert!(clash.get("error").is_some(), "{clash}");
     c.stop();
     let _ = std::fs::remove_dir_all(&dir);
 }

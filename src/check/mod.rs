@@ -110,6 +110,15 @@ pub struct Reference {
     pub block: BlockId,
 }
 
+/// A variable written somewhere in the bot (read, assigned or declared): the name's span.
+#[derive(Clone, Debug)]
+pub struct VariableUse {
+    pub file: FileId,
+    /// The root name (without `%` and without the path after it).
+    pub span: Span,
+    pub name: String,
+}
+
 /// A checked bot: every block, scenario and function name resolved.
 #[derive(Debug, Default)]
 pub struct Program {
@@ -126,6 +135,8 @@ pub struct Program {
     /// Every variable name assigned somewhere in the bot (`set`, `wait ->`, `-> %x%` of an
     /// `http` or `extract`, declarations), sorted: what completion offers inside `%…%`.
     pub assigned: Vec<String>,
+    /// Every place a variable is written in the bot, in the order the checker met them.
+    pub variable_uses: Vec<VariableUse>,
     scenario_ids: HashMap<String, usize>,
 }
 
@@ -214,6 +225,7 @@ pub fn check(
     }
     program.references = std::mem::take(&mut facts.references);
     program.assigned = facts.assigned_names();
+    program.variable_uses = std::mem::take(&mut facts.uses);
     // The facts borrow `files`, which the program now takes over.
     drop(facts);
     program.files = files;

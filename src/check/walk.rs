@@ -29,6 +29,8 @@ pub(super) struct Facts<'a> {
     assigned: HashSet<&'a str>,
     /// Every target that resolved, where it is written (for go to definition, references).
     pub references: Vec<super::Reference>,
+    /// Every variable written in the bot, where (editor support).
+    pub uses: Vec<super::VariableUse>,
 }
 
 struct Read<'a> {
@@ -71,11 +73,17 @@ pub(super) fn walk<'a>(
         valid_regexes: HashSet::new(),
         unresolved_targets: false,
         references: Vec::new(),
+        uses: Vec::new(),
     };
     for (file_id, file) in files.iter().enumerate() {
         walker.file = file_id;
         for decl in &file.declarations {
             walker.assigned.insert(&decl.var.name);
+            walker.uses.push(super::VariableUse {
+                file: file_id,
+                span: decl.var.span,
+                name: decl.var.name.clone(),
+            });
             walker.expr(&decl.init);
         }
         for trigger in &file.triggers {
@@ -96,6 +104,7 @@ pub(super) fn walk<'a>(
         reads: walker.reads,
         assigned: walker.assigned,
         references: walker.references,
+        uses: walker.uses,
     }
 }
 
@@ -169,6 +178,7 @@ struct Walker<'a, 'p> {
     valid_regexes: HashSet<(&'a str, &'a str)>,
     unresolved_targets: bool,
     references: Vec<super::Reference>,
+    uses: Vec<super::VariableUse>,
 }
 
 impl<'a> Walker<'a, '_> {
@@ -474,6 +484,7 @@ impl<'a> Walker<'a, '_> {
     }
 
     fn assign(&mut self, var: &'a VarPath) {
+        self.note_use(var);
         let name = var.root.name.as_str();
         if is_special(name) {
             self.report(read_only(self.file, var.root.span, name));
@@ -482,7 +493,16 @@ impl<'a> Walker<'a, '_> {
         }
     }
 
+    fn note_use(&mut self, var: &VarPath) {
+        self.uses.push(super::VariableUse {
+            file: self.file,
+            span: var.root.span,
+            name: var.root.name.clone(),
+        });
+    }
+
     fn read(&mut self, var: &'a VarPath) {
+        self.note_use(var);
         if !self.warnings {
             return;
         }

@@ -20,8 +20,10 @@ use lsp_types as lsp;
 use lsp_types::notification::Notification as _;
 use lsp_types::request::Request as _;
 
+use crate::check::BlockId;
 use crate::diagnostic::Severity;
 use crate::source::{SourceFile, Sources};
+use crate::syntax::Span;
 
 pub use position::{offset_at, position_at};
 
@@ -72,57 +74,153 @@ impl Analysis {
         })
     }
 
-    /// The block named at a place: a target that resolved to it, or its own name.
-    fn block_at(&self, file: usize, offset: usize) -> Option<crate::check::BlockId> {
+    /// The block named at a place (a target that resolved to it, or its own name), or the
+    /// variable written there.
+    fn symbol_at(&self, file: usize, offset: usize) -> Option<Symbol> {
         let covers = |span: crate::syntax::Span| span.start <= offset && offset <= span.end;
-        if let Some(r) = self
-            .program
+        let program = &self.program;
+        if let Some(r) = program
             .references
             .iter()
             .find(|r| r.file == file && covers(r.span))
         {
-            return Some(r.block);
+            return Some(Symbol::Block(r.block));
         }
-        self.program
+        if let Some(i) = program
             .blocks
             .iter()
-            .position(|b| self.program.scenarios[b.scenario].file == file && covers(b.span))
-            .and_then(|i| u32::try_from(i).ok())
-            .map(crate::check::BlockId)
+            .position(|b| program.scenarios[b.scenario].file == file && covers(b.span))
+        {
+            return u32::try_from(i).ok().map(|i| Symbol::Block(BlockId(i)));
+        }
+        program
+            .variable_uses
+            .iter()
+            .find(|u| u.file == file && covers(u.span))
+            .map(|u| Symbol::Variable(u.name.clone()))
     }
 
-    /// The edits that rename a block everywhere: its name and every target naming it (only
-    /// the name part of `scenario::name`).
-    fn rename(
-        &self,
-        block: crate::check::BlockId,
-        new_name: &str,
-    ) -> Result<lsp::WorkspaceEdit, String> {
+    /// Where a block is defined; where a declared variable is declared (for a temporary, its
+    /// first use in the bot).
+    fn definition(&self, symbol: &Symbol) -> Option<lsp::Location> {
+        match symbol {
+            Symbol::Block(block) => {
+                let info = self.program.block(*block);
+                self.location(self.program.scenarios[info.scenario].file, info.span)
+            }
+            Symbol::Variable(name) => match self.program.declarations.get(name) {
+                Some(d) => {
+                    let decl = self.program.files.get(d.file)?.declarations.get(d.index)?;
+                    self.location(d.file, decl.var.span)
+                }
+                None => self
+                    .uses_of(name)
+                    .min_by_key(|(file, span)| (*file, span.start))
+                    .and_then(|(file, span)| self.location(file, span)),
+            },
+        }
+    }
+
+    /// Every place a variable's name is written, as (file, span of the name).
+    fn uses_of<'s>(&'s self, name: &'s str) -> impl Iterator<Item = (usize, Span)> + 's {
+        self.program
+            .variable_uses
+            .iter()
+            .filter(move |u| u.name == name)
+            .map(|u| (u.file, u.span))
+    }
+
+    /// The places that name a symbol: for a block, the targets naming it (and its name, with
+    /// `with_definition`); for a variable, every use (its declaration is one of them).
+    fn places(&self, symbol: &Symbol, with_definition: bool) -> Vec<(usize, Span, Span)> {
+        match symbol {
+            Symbol::Block(block) => {
+                let mut out = Vec::new();
+                if with_definition {
+                    let info = self.program.block(*block);
+                    let file = self.program.scenarios[info.scenario].file;
+                    out.push((file, info.span, info.span));
+                }
+                out.extend(
+                    self.program
+                        .references
+                        .iter()
+                        .filter(|r| r.block == *block)
+                        .map(|r| (r.file, r.span, r.name_span)),
+                );
+                out
+            }
+            Symbol::Variable(name) => {
+                let declared = self.program.declarations.get(name).and_then(|d| {
+                    Some((
+                        d.file,
+                        self.program
+                            .files
+                            .get(d.file)?
+                            .declarations
+                            .get(d.index)?
+                            .var
+                            .span,
+                    ))
+                });
+                self.uses_of(name)
+                    .filter(|(file, span)| {
+                        with_definition
+                            || declared.is_none_or(|(f, s)| !(f == *file && s.same(*span)))
+                    })
+                    .map(|(file, span)| (file, span, span))
+                    .collect()
+            }
+        }
+    }
+
+    fn references(&self, symbol: &Symbol, with_definition: bool) -> Vec<lsp::Location> {
+        self.places(symbol, with_definition)
+            .into_iter()
+            .filter_map(|(file, span, _)| self.location(file, span))
+            .collect()
+    }
+
+    /// The edits that rename a block (its name and every target naming it, only the name part
+    /// of `scenario::name`) or a variable (every use, in every file of the bot).
+    fn rename(&self, symbol: &Symbol, new_name: &str) -> Result<lsp::WorkspaceEdit, String> {
         if !crate::syntax::is_identifier(new_name) {
             return Err(format!(
-                "`{new_name}` is not a block name: a letter or `_`, then letters, digits or `_`"
+                "`{new_name}` is not a valid name: a letter or `_`, then letters, digits or `_`"
             ));
         }
-        let info = self.program.block(block);
-        let scenario = info.scenario;
-        if self.program.scenarios[scenario]
-            .blocks
-            .contains_key(new_name)
-        {
-            return Err(format!("this scenario already has a block `{new_name}`"));
+        match symbol {
+            Symbol::Block(block) => {
+                let info = self.program.block(*block);
+                if self.program.scenarios[info.scenario]
+                    .blocks
+                    .contains_key(new_name)
+                {
+                    return Err(format!("this scenario already has a block `{new_name}`"));
+                }
+            }
+            Symbol::Variable(name) => {
+                if crate::check::is_special(name) {
+                    return Err(format!(
+                        "`%{name}%` is set by the runtime: a special variable cannot be renamed"
+                    ));
+                }
+                if crate::check::is_special(new_name)
+                    || self.program.declarations.contains_key(new_name)
+                    || self
+                        .program
+                        .variable_uses
+                        .iter()
+                        .any(|u| u.name == new_name)
+                {
+                    return Err(format!("the bot already has a variable `%{new_name}%`"));
+                }
+            }
         }
-        let mut places = vec![(self.program.scenarios[scenario].file, info.span)];
-        places.extend(
-            self.program
-                .references
-                .iter()
-                .filter(|r| r.block == block)
-                .map(|r| (r.file, r.name_span)),
-        );
         let mut changes: std::collections::HashMap<lsp::Url, Vec<lsp::TextEdit>> =
             std::collections::HashMap::new();
-        for (file, span) in places {
-            if let Some(location) = self.location(file, span) {
+        for (file, _, name_span) in self.places(symbol, true) {
+            if let Some(location) = self.location(file, name_span) {
                 changes
                     .entry(location.uri)
                     .or_default()
@@ -137,12 +235,12 @@ impl Analysis {
             ..lsp::WorkspaceEdit::default()
         })
     }
+}
 
-    /// Where a block is defined.
-    fn definition(&self, block: crate::check::BlockId) -> Option<lsp::Location> {
-        let info = self.program.block(block);
-        self.location(self.program.scenarios[info.scenario].file, info.span)
-    }
+/// What a position names: a block, or a variable (by name, without `%`).
+enum Symbol {
+    Block(BlockId),
+    Variable(String),
 }
 
 /// The open documents, the last check of each bot, and which files were last given
@@ -252,7 +350,7 @@ impl Server {
                         let at = p.text_document_position_params;
                         let found = self
                             .at(&at.text_document.uri, at.position)
-                            .and_then(|(analysis, block)| analysis.definition(block));
+                            .and_then(|(analysis, symbol)| analysis.definition(&symbol));
                         serde_json::to_value(found).unwrap_or(serde_json::Value::Null)
                     })
             }
@@ -261,21 +359,10 @@ impl Server {
                     .map_err(|e| e.to_string())
                     .map(|p| {
                         let at = p.text_document_position;
-                        let Some((analysis, block)) = self.at(&at.text_document.uri, at.position)
-                        else {
-                            return serde_json::Value::Null;
-                        };
-                        let mut found: Vec<lsp::Location> = Vec::new();
-                        if p.context.include_declaration {
-                            found.extend(analysis.definition(block));
-                        }
-                        found.extend(
-                            analysis
-                                .program
-                                .references
-                                .iter()
-                                .filter(|r| r.block == block)
-                                .filter_map(|r| analysis.location(r.file, r.span)),
+                        let found = self.at(&at.text_document.uri, at.position).map(
+                            |(analysis, symbol)| {
+                                analysis.references(&symbol, p.context.include_declaration)
+                            },
                         );
                         serde_json::to_value(found).unwrap_or(serde_json::Value::Null)
                     })
@@ -324,9 +411,9 @@ impl Server {
                     Ok(p) => {
                         let at = p.text_document_position;
                         match self.at(&at.text_document.uri, at.position) {
-                            None => Err("only a block can be renamed here".to_string()),
-                            Some((analysis, block)) => analysis
-                                .rename(block, &p.new_name)
+                            None => Err("only a block or a variable can be renamed".to_string()),
+                            Some((analysis, symbol)) => analysis
+                                .rename(&symbol, &p.new_name)
                                 .map(|edit| serde_json::to_value(edit).unwrap_or_default()),
                         }
                     }
@@ -353,15 +440,11 @@ impl Server {
         Some((analysis, file))
     }
 
-    /// The bot's last check and the block named at a position of a document.
-    fn at(
-        &self,
-        uri: &lsp::Url,
-        position: lsp::Position,
-    ) -> Option<(&Analysis, crate::check::BlockId)> {
+    /// The bot's last check and the block or variable named at a position of a document.
+    fn at(&self, uri: &lsp::Url, position: lsp::Position) -> Option<(&Analysis, Symbol)> {
         let (analysis, file) = self.document(uri)?;
         let offset = offset_at(&analysis.sources.files[file].text, position);
-        Some((analysis, analysis.block_at(file, offset)?))
+        Some((analysis, analysis.symbol_at(file, offset)?))
     }
 
     /// The text of a file: its open buffer, else the disk.
