@@ -142,6 +142,23 @@ fn uri(path: &std::path::Path) -> String {
     format!("file://{}", path.display())
 }
 
+/// A bot of `main.scn` and `other.scn` on disk, a server started, and main.scn opened clean.
+fn two_file_bot(
+    name: &str,
+    main_text: &str,
+    other_text: &str,
+) -> (std::path::PathBuf, String, String, Client) {
+    let dir = temp_bot(name);
+    let (main, other) = (dir.join("main.scn"), dir.join("other.scn"));
+    std::fs::write(&main, main_text).expect("write");
+    std::fs::write(&other, other_text).expect("write");
+    let mut c = Client::start();
+    c.handshake();
+    c.open(&uri(&main), main_text);
+    assert_eq!(c.diagnostics_for(&uri(&main)), Vec::<Value>::new());
+    (dir, uri(&main), uri(&other), c)
+}
+
 #[test]
 fn a_session_as_an_editor_drives_it() {
     let dir = temp_bot("session");
@@ -258,18 +275,7 @@ fn a_session_as_an_editor_drives_it() {
 
 #[test]
 fn definition_and_references_of_blocks_across_files() {
-    let dir = temp_bot("refs");
-    let main = dir.join("main.scn");
-    let other = dir.join("other.scn");
-    let main_text = "on start goto меню\nblock меню {\n  say \"Выбор 😀\" { button \"Помощь\" goto other::help }\n  wait\n  goto меню\n}\n";
-    let other_text = "block help {\n  say \"help\"\n  goto main::меню\n}\n";
-    std::fs::write(&main, main_text).expect("write");
-    std::fs::write(&other, other_text).expect("write");
-    let (main_uri, other_uri) = (uri(&main), uri(&other));
-    let mut c = Client::start();
-    c.handshake();
-    c.open(&main_uri, main_text);
-    assert_eq!(c.diagnostics_for(&main_uri), Vec::<Value>::new());
+    let (dir, main_uri, other_uri, mut c) = two_file_bot("refs", "on start goto меню\nblock меню {\n  say \"Выбор 😀\" { button \"Помощь\" goto other::help }\n  wait\n  goto меню\n}\n", "block help {\n  say \"help\"\n  goto main::меню\n}\n");
 
     // On `help` of `goto other::help`: `  say "Выбор 😀" { button "Помощь" goto other::` is
     // 2+3+1+1+5+1+2+1+1+1+1+6+1+1+1+4+1+7 = 40 UTF-16 units; inside the target.
@@ -431,18 +437,7 @@ fn completion_and_hover() {
 
 #[test]
 fn declared_variables_have_definition_references_and_rename() {
-    let dir = temp_bot("vars");
-    let main = dir.join("main.scn");
-    let other = dir.join("other.scn");
-    let main_text = "user %счёт% = 0\non start goto a\nblock a {\n  set %счёт% += 1\n  say \"😀 %счёт% from %user_name%\"\n  goto other::b\n}\n";
-    let other_text = "block b {\n  say \"{{ %счёт% * 2 }}\"\n}\n";
-    std::fs::write(&main, main_text).expect("write");
-    std::fs::write(&other, other_text).expect("write");
-    let (main_uri, other_uri) = (uri(&main), uri(&other));
-    let mut c = Client::start();
-    c.handshake();
-    c.open(&main_uri, main_text);
-    assert_eq!(c.diagnostics_for(&main_uri), Vec::<Value>::new());
+    let (dir, main_uri, other_uri, mut c) = two_file_bot("vars", "user %счёт% = 0\non start goto a\nblock a {\n  set %счёт% += 1\n  say \"😀 %счёт% from %user_name%\"\n  goto other::b\n}\n", "block b {\n  say \"{{ %счёт% * 2 }}\"\n}\n");
     let at = |uri: &str, line: u32, character: u32| json!({"textDocument": {"uri": uri}, "position": {"line": line, "character": character}});
     // From the use in other.scn's `{{ }}` hole to the declaration in main.scn.
     let def = c.request("textDocument/definition", at(&other_uri, 1, 12));
