@@ -464,6 +464,41 @@ fn declared_variables_have_definition_references_and_rename() {
         changes[&other_uri][0]["range"],
         json!({"start": {"line": 1, "character": 11}, "end": {"line": 1, "character": 15}})
     );
+    // Semantic tokens, decoded to (line, UTF-16 column, length, type, modifiers): the
+    // declaration, the trigger's and goto's targets, the block's name, the uses, the special.
+    let tokens = c.request(
+        "textDocument/semanticTokens/full",
+        json!({"textDocument": {"uri": main_uri}}),
+    );
+    let data: Vec<u64> = tokens["result"]["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .filter_map(Value::as_u64)
+        .collect();
+    let (mut line, mut column) = (0, 0);
+    let mut decoded = Vec::new();
+    for t in data.chunks(5) {
+        if t[0] > 0 {
+            column = 0;
+        }
+        line += t[0];
+        column += t[1];
+        decoded.push((line, column, t[2], t[3], t[4]));
+    }
+    assert_eq!(
+        decoded,
+        [
+            (0, 6, 4, 1, 1),
+            (1, 14, 1, 0, 0),
+            (2, 6, 1, 0, 1),
+            (3, 7, 4, 1, 0),
+            (4, 11, 4, 1, 0),
+            (4, 23, 9, 1, 2),
+            (5, 7, 8, 0, 0),
+        ],
+        "{tokens}"
+    );
     // A special variable cannot be renamed, nor can a name clash.
     let mut params = at(&main_uri, 4, 24);
     params["newName"] = json!("who");

@@ -42,6 +42,24 @@ pub fn run_stdio() -> Result<(), String> {
         references_provider: Some(lsp::OneOf::Left(true)),
         hover_provider: Some(lsp::HoverProviderCapability::Simple(true)),
         rename_provider: Some(lsp::OneOf::Left(true)),
+        semantic_tokens_provider: Some(
+            lsp::SemanticTokensOptions {
+                legend: lsp::SemanticTokensLegend {
+                    token_types: vec![
+                        lsp::SemanticTokenType::FUNCTION,
+                        lsp::SemanticTokenType::VARIABLE,
+                    ],
+                    token_modifiers: vec![
+                        lsp::SemanticTokenModifier::DECLARATION,
+                        lsp::SemanticTokenModifier::READONLY,
+                    ],
+                },
+                full: Some(lsp::SemanticTokensFullOptions::Bool(true)),
+                range: None,
+                ..lsp::SemanticTokensOptions::default()
+            }
+            .into(),
+        ),
         completion_provider: Some(lsp::CompletionOptions {
             trigger_characters: Some(vec!["%".into(), ":".into(), " ".into()]),
             ..lsp::CompletionOptions::default()
@@ -237,6 +255,82 @@ impl Analysis {
     }
 }
 
+impl Analysis {
+    /// What the checker knows that a grammar cannot: block names where they are defined and
+    /// where they are jumped to (`function`, `declaration` at the definition) and variables
+    /// (`variable`; `declaration` at a `user`/`global` declaration, `readonly` for the
+    /// runtime's specials). Keywords, strings and comments are left to the editor's grammar.
+    fn semantic_tokens(&self, file: usize) -> lsp::SemanticTokens {
+        const FUNCTION: u32 = 0;
+        const VARIABLE: u32 = 1;
+        const DECLARATION: u32 = 1;
+        const READONLY: u32 = 2;
+        let program = &self.program;
+        let mut found: Vec<(Span, u32, u32)> = Vec::new();
+        for b in &program.blocks {
+            if program.scenarios[b.scenario].file == file {
+                found.push((b.span, FUNCTION, DECLARATION));
+            }
+        }
+        found.extend(
+            program
+                .references
+                .iter()
+                .filter(|r| r.file == file)
+                .map(|r| (r.span, FUNCTION, 0)),
+        );
+        let declared: Vec<Span> = program.files.get(file).map_or_else(Vec::new, |f| {
+            f.declarations.iter().map(|d| d.var.span).collect()
+        });
+        found.extend(
+            program
+                .variable_uses
+                .iter()
+                .filter(|u| u.file == file)
+                .map(|u| {
+                    let modifiers = if crate::check::is_special(&u.name) {
+                        READONLY
+                    } else if declared.iter().any(|d| d.same(u.span)) {
+                        DECLARATION
+                    } else {
+                        0
+                    };
+                    (u.span, VARIABLE, modifiers)
+                }),
+        );
+        found.sort_by_key(|(span, _, _)| (span.start, span.end));
+        found.dedup_by(|a, b| a.0.start < b.0.end);
+        let text = &self.sources.files[file].text;
+        let mut data = Vec::with_capacity(found.len());
+        let (mut line, mut character) = (0u32, 0u32);
+        for (span, kind, modifiers) in found {
+            let start = position_at(text, span.start);
+            let end = position_at(text, span.end);
+            if end.line != start.line {
+                continue;
+            }
+            let delta_line = start.line - line;
+            let delta_start = if delta_line == 0 {
+                start.character - character
+            } else {
+                start.character
+            };
+            data.push(lsp::SemanticToken {
+                delta_line,
+                delta_start,
+                length: end.character - start.character,
+                token_type: kind,
+                token_modifiers_bitset: modifiers,
+            });
+            (line, character) = (start.line, start.character);
+        }
+        lsp::SemanticTokens {
+            result_id: None,
+            data,
+        }
+    }
+}
+
 /// What a position names: a block, or a variable (by name, without `%`).
 enum Symbol {
     Block(BlockId),
@@ -418,6 +512,16 @@ impl Server {
                         }
                     }
                 }
+            }
+            lsp::request::SemanticTokensFullRequest::METHOD => {
+                serde_json::from_value::<lsp::SemanticTokensParams>(req.params)
+                    .map_err(|e| e.to_string())
+                    .map(|p| {
+                        let tokens = self
+                            .document(&p.text_document.uri)
+                            .map(|(analysis, file)| analysis.semantic_tokens(file));
+                        serde_json::to_value(tokens).unwrap_or(serde_json::Value::Null)
+                    })
             }
             lsp::request::Formatting::METHOD => {
                 serde_json::from_value::<lsp::DocumentFormattingParams>(req.params)
