@@ -63,6 +63,8 @@ codes! {
     InvalidRegex = "invalid-regex", Error;
     /// A URL that cannot be a valid http(s) URL.
     InvalidUrl = "invalid-url", Error;
+    /// A `header` the runtime owns: `Host`, `Content-Length`, `Transfer-Encoding`.
+    ForbiddenHeader = "forbidden-header", Error;
     /// An HTTP method outside GET POST PUT PATCH DELETE HEAD OPTIONS.
     UnknownMethod = "unknown-method", Error;
     /// An `extract` kind that does not exist.

@@ -59,6 +59,40 @@ fn memchr_newlines(text: &str) -> impl Iterator<Item = usize> + '_ {
     memchr::memchr_iter(b'\n', text.as_bytes()).map(|i| i + 1)
 }
 
+/// The largest file scenarist reads: a scenario, a test or a state file.
+pub const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// Reads a file the user named, refusing what is not a regular file (`/dev/zero`, a FIFO, a
+/// directory) and what is larger than [`MAX_FILE_BYTES`], so a bad path ends in a clear error,
+/// never a hang or an exhausted memory.
+pub fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let too_large = || {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {} MiB; not read", MAX_FILE_BYTES >> 20),
+        )
+    };
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file; not read",
+        ));
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    std::fs::File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
 /// Why the PATH arguments could not be read (a usage error, exit status 2).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -120,7 +154,7 @@ impl Sources {
         found.dedup();
         let mut files = Vec::with_capacity(found.len());
         for path in found {
-            let bytes = std::fs::read(&path).map_err(|e| LoadError::Io {
+            let bytes = read_file(&path).map_err(|e| LoadError::Io {
                 path: path.display().to_string(),
                 source: e,
             })?;
@@ -156,6 +190,14 @@ mod tests {
         let x = f.text.find('x').unwrap_or(0);
         assert_eq!(f.line_col(x), (2, 8));
         assert_eq!(f.id, "a");
+    }
+
+    #[test]
+    fn only_regular_files_are_read() {
+        let err = read_file(Path::new("/dev/zero")).expect_err("a device");
+        assert_eq!(err.to_string(), "not a regular file; not read");
+        let err = read_file(Path::new("/")).expect_err("a directory");
+        assert_eq!(err.to_string(), "not a regular file; not read");
     }
 
     #[test]

@@ -19,7 +19,7 @@ struct Run<'a> {
     presets: Vec<(&'a str, Value)>,
     policy: Policy,
     limits: Limits,
-    secrets: Vec<String>,
+    secrets: Vec<&'a str>,
 }
 
 fn bot(body: &str) -> Run<'static> {
@@ -63,7 +63,7 @@ impl<'a> Run<'a> {
 
     fn secret(mut self, name: &'a str, value: &str) -> Self {
         self.presets.push((name, Value::from(value)));
-        self.secrets.push(value.to_string());
+        self.secrets.push(name);
         self
     }
 
@@ -75,14 +75,14 @@ impl<'a> Run<'a> {
         };
         let options = Options {
             now_ms: Some(0),
-            secrets: self.secrets,
             ..Options::default()
         };
         let rt = Runtime::new(program, sources, options);
         let mut session = rt.new_session("u1", "Ann");
         let mut globals = rt.new_globals();
         for (name, value) in self.presets {
-            rt.preset(&mut session, &mut globals, name, value);
+            rt.preset(&mut session, name, value, self.secrets.contains(&name))
+                .expect("not a special variable");
         }
         let tokio = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -183,12 +183,62 @@ fn path_and_query_values_are_encoded_as_one_component() {
 fn a_value_that_begins_the_url_is_inserted_verbatim() {
     let server = ok_server();
     bot(r#"
-  http GET "%base%%path_prefix%/x" { on error goto failed }"#)
+  http GET "%base%/x/%path_prefix%" { on error goto failed }"#)
     .on(&server)
-    // In the origin part nothing is encoded; once the path has begun, values are components.
     .var("path_prefix", "/v1")
     .lines();
-    assert_eq!(only(&server).target, "/v1/x");
+    assert_eq!(only(&server).target, "/x/%2Fv1");
+}
+
+#[test]
+fn a_value_in_the_host_cannot_move_the_request_and_its_credentials() {
+    let server = ok_server();
+    // What the user typed would have sent the token to the test server ("evil").
+    let evil = format!("{}/steal?", server.host());
+    let lines = bot(r#"
+  http GET "http://%region%.example.com/ok" {
+    header Authorization: "Bearer %token%"
+    on error goto failed
+  }"#)
+    .public()
+    .var("region", evil.as_str())
+    .secret("token", "sk_live_0123456789")
+    .lines();
+    assert_eq!(server.received().len(), 0, "nothing is sent");
+    assert!(
+        lines[0].starts_with("error cannot call this URL: a value in its host holds `:`"),
+        "{lines:?}"
+    );
+    // After a verbatim base URL the port is digits only: `@host` cannot follow it either.
+    let lines = bot(r#"
+  http GET "%base%%suffix%/ok" { on error goto failed }"#)
+    .on(&server)
+    .var("suffix", "@evil.test")
+    .lines();
+    assert_eq!(server.received().len(), 0, "nothing is sent");
+    assert!(
+        lines[0].starts_with("error cannot call this URL: a value in its port holds `@`"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_dot_segment_from_a_value_is_a_runtime_error() {
+    let server = ok_server();
+    for dots in [".", ".."] {
+        let lines = bot(r#"
+  http GET "%base%/orders/%order%/status" { on error goto failed }"#)
+        .on(&server)
+        .var("order", dots)
+        .lines();
+        assert!(
+            lines[0].starts_with(&format!(
+                "error cannot call this URL: a value makes a path component `{dots}`"
+            )),
+            "{lines:?}"
+        );
+    }
+    assert_eq!(server.received().len(), 0, "nothing is sent");
 }
 
 #[test]
@@ -622,11 +672,19 @@ fn a_redirect_to_a_host_outside_the_policy_is_refused() {
 fn credentials_are_not_forwarded_to_another_origin() {
     let other = ok_server();
     let target = format!("{}/landing", other.base());
-    let server = Server::start(move |_| Reply::Raw(response(307, &[("Location", &target)], b"")));
-    bot(r#"
+    let server = Server::start(move |r| {
+        let status = if r.target.starts_with("/go-302") {
+            302
+        } else {
+            307
+        };
+        Reply::Raw(response(status, &[("Location", &target)], b""))
+    });
+    // A 307 repeats the request; with a body, to another origin, that is a transport failure.
+    let lines = bot(r#"
   http POST "%base%/go" {
     header Authorization: "Bearer t0k"
-    header X-Keep: "yes"
+    header X-Api-Key: "k3y"
     text "payload"
     on error goto failed
   }"#)
@@ -635,12 +693,68 @@ fn credentials_are_not_forwarded_to_another_origin() {
     .lines();
     let first = only(&server);
     assert_eq!(first.header("authorization"), Some("Bearer t0k"));
-    let landed = only(&other);
-    // 307 repeats the request, body included, but not the credentials.
-    assert_eq!(landed.method, "POST");
-    assert_eq!(landed.body, b"payload");
-    assert_eq!(landed.header("authorization"), None);
-    assert_eq!(landed.header("x-keep"), Some("yes"));
+    assert_eq!(
+        other.received().len(),
+        0,
+        "the body is not resent elsewhere"
+    );
+    assert!(
+        lines[1].starts_with("say failed: redirect to another origin"),
+        "{lines:?}"
+    );
+    // Without a body it is followed, but no header the scenario set goes to the other origin.
+    bot(r#"
+  http GET "%base%/go" {
+    header Authorization: "Bearer t0k"
+    header X-Api-Key: "k3y"
+    header User-Agent: "shop-bot"
+    on error goto failed
+  }
+  http POST "%base%/go-302" {
+    header X-Api-Key: "k3y"
+    form {"a": "1"}
+    on error goto failed
+  }"#)
+    .on(&server)
+    .allow(&[server.host(), other.host()])
+    .lines();
+    let landed = other.received();
+    assert_eq!(landed.len(), 2, "{landed:#?}");
+    for (request, method) in landed.iter().zip(["GET", "GET"]) {
+        assert_eq!(request.method, method);
+        assert_eq!(request.body, b"");
+        for name in ["authorization", "x-api-key", "content-type"] {
+            assert_eq!(request.header(name), None, "{name}: {request:#?}");
+        }
+        assert!(request
+            .header("user-agent")
+            .unwrap_or_default()
+            .starts_with("scenarist/"));
+    }
+}
+
+#[test]
+fn a_redirect_within_the_origin_keeps_headers_and_body() {
+    let server = Server::start(move |r| {
+        if r.target == "/go" {
+            Reply::Raw(response(308, &[("Location", "/there")], b""))
+        } else {
+            json(200, "{}")
+        }
+    });
+    bot(r#"
+  http PUT "%base%/go" {
+    header X-Api-Key: "k3y"
+    text "payload"
+    on error goto failed
+  }"#)
+    .on(&server)
+    .lines();
+    let got = server.received();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[1].method, "PUT");
+    assert_eq!(got[1].body, b"payload");
+    assert_eq!(got[1].header("x-api-key"), Some("k3y"));
 }
 
 // ---------------------------------------------------------------- host policy
@@ -862,9 +976,9 @@ fn secrets_are_sent_but_never_shown() {
 fn https_to_a_plain_http_server_is_a_transport_failure() {
     let server = ok_server();
     let lines = bot(r#"
-  http GET "https://%host%/x" { on error goto failed }"#)
+  http GET "https://127.0.0.1:%port%/x" { on error goto failed }"#)
     .on(&server)
-    .var("host", server.host())
+    .var("port", server.host().rsplit(':').next().unwrap_or_default())
     .lines();
     assert!(
         lines[1].starts_with("say failed: TLS handshake failed: ")

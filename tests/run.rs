@@ -353,15 +353,10 @@ block a {
 #[test]
 fn secrets_are_redacted_everywhere() {
     let text = "on start goto a\nblock a {\n  say \"token %token%\"\n  notify \"op %token%\"\n  log \"log %token%\"\n}\n";
-    let mut c = bot_with(
-        &[("bot.scn", text)],
-        Options {
-            secrets: vec!["s3cr3t".into()],
-            ..Options::default()
-        },
-    );
-    let (rt, session, globals) = (&c.rt, &mut c.session, &mut c.globals);
-    rt.preset(session, globals, "token", Value::from("s3cr3t"));
+    let mut c = bot_with(&[("bot.scn", text)], Options::default());
+    let (rt, session) = (&c.rt, &mut c.session);
+    rt.preset(session, "token", Value::from("s3cr3t"), true)
+        .expect("not special");
     assert_eq!(
         c.send("go"),
         ["say token ***", "notify op ***", "log log ***", "end"]

@@ -336,6 +336,26 @@ impl<'a> Walker<'a, '_> {
         }
         for header in &http.headers {
             self.template(&header.value);
+            let owned = ["Host", "Content-Length", "Transfer-Encoding"]
+                .into_iter()
+                .find(|n| n.eq_ignore_ascii_case(&header.name));
+            if let Some(owned) = owned {
+                self.report(
+                    Diagnostic::new(
+                        Code::ForbiddenHeader,
+                        self.file,
+                        header.span,
+                        format!("the `{owned}` header cannot be set by a scenario"),
+                    )
+                    .with_label("set by the runtime")
+                    .with_help(if owned == "Host" {
+                        "the host comes from the URL; with a value in it, a user could pick \
+                         which site gets the request"
+                    } else {
+                        "the runtime frames the body itself; remove this header"
+                    }),
+                );
+            }
         }
         for param in &http.query {
             self.expr(&param.value);

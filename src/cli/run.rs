@@ -3,14 +3,14 @@
 //! exit status 0, 1, 2 or 3.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
 use super::{status, usage_error};
 use crate::eval::{Event, Globals, Options, Runtime, Session};
-use crate::report;
+use crate::report::{self, Stream};
 use crate::value::Value;
 use crate::Sources;
 
@@ -41,7 +41,7 @@ pub struct RunArgs {
     secrets: Vec<String>,
 
     /// Load the conversation (and the bot's globals) from FILE if it exists; save them after
-    /// the last message.
+    /// every turn (atomically; secrets and presets are never saved).
     #[arg(long, value_name = "FILE")]
     state: Option<PathBuf>,
 
@@ -89,7 +89,10 @@ pub fn run(args: RunArgs) -> u8 {
             return status::FAILED;
         }
     };
-    let presets = match parse_assignments(&args.vars, &args.secrets) {
+    let presets = match parse_assignments(&args.vars, false).and_then(|mut vars| {
+        vars.extend(parse_assignments(&args.secrets, true)?);
+        Ok(vars)
+    }) {
         Ok(p) => p,
         Err(e) => return usage_error(e),
     };
@@ -109,11 +112,6 @@ pub fn run(args: RunArgs) -> u8 {
     };
     let options = Options {
         max_steps: args.max_steps,
-        secrets: args
-            .secrets
-            .iter()
-            .filter_map(|s| s.split_once('=').map(|(_, v)| v.to_string()))
-            .collect(),
         ..Options::default()
     };
     let runtime = Runtime::new(program, sources, options);
@@ -121,28 +119,56 @@ pub fn run(args: RunArgs) -> u8 {
         eprint!("{warnings_text}");
     }
 
-    let (mut session, mut globals) = match args.state.as_ref().filter(|p| p.exists()) {
-        Some(path) => match load_state(path, &fingerprint) {
-            Ok((mut session, mut globals, changed)) => {
-                runtime.refresh(&mut session, &mut globals);
-                if changed {
-                    eprintln!(
-                        "warning: the bot changed since {} was saved; the conversation starts over (variables are kept)",
-                        path.display()
-                    );
-                    session.end_run();
-                }
-                (session, globals)
-            }
+    // The state file is locked for the whole run, and its directory must take the saves:
+    // both are found out before the first turn, not after the conversation.
+    let store = match &args.state {
+        Some(path) => match StateFile::open(path) {
+            Ok(s) => Some(s),
             Err(e) => return usage_error(e),
         },
+        None => None,
+    };
+    let mut notices = Vec::new();
+    let loaded = match &store {
+        Some(store) => match store.load(&fingerprint) {
+            Ok(loaded) => loaded,
+            Err(e) => return usage_error(e),
+        },
+        None => None,
+    };
+    let (mut session, mut globals) = match loaded {
+        Some((mut session, mut globals, changed)) => {
+            if session.user_id != args.user_id {
+                return usage_error(format!(
+                    "{} holds the conversation of user `{}`, not `{}` (--user-id); use another \
+                     state file for another user",
+                    args.state.as_deref().unwrap_or(Path::new("")).display(),
+                    session.user_id,
+                    args.user_id
+                ));
+            }
+            runtime.refresh(&mut session, &mut globals);
+            if changed {
+                notices.push(
+                    "the bot changed since the state was saved; the conversation starts over \
+                     (variables are kept)"
+                        .to_string(),
+                );
+                session.end_run();
+            } else if let Some(why) = runtime.check_position(&mut session) {
+                notices.push(why);
+            }
+            (session, globals)
+        }
         None => (
             runtime.new_session(&args.user_id, &args.user_name),
             runtime.new_globals(),
         ),
     };
-    for (name, value) in presets {
-        runtime.preset(&mut session, &mut globals, &name, value);
+    for (name, value, secret) in presets {
+        if let Err(e) = runtime.preset(&mut session, &name, value, secret) {
+            return usage_error(e);
+        }
     }
 
     let interactive = std::io::stdin().is_terminal() && !args.json;
@@ -159,40 +185,75 @@ pub fn run(args: RunArgs) -> u8 {
     // One client for the whole conversation: keep-alive connections are reused.
     let client = crate::http::Client::new(policy, limits);
     let mut failed = false;
-    let mut out = std::io::stdout().lock();
+    let mut save_failed = None;
+    let out = Output {
+        json: args.json,
+        interactive,
+        color: report::use_color(&std::io::stderr()),
+    };
+    for message in notices {
+        let _ = out.events(&[Event::Warning { message, at: None }]);
+    }
     let mut each = |line: &str, session: &mut Session, globals: &mut Globals| -> bool {
         let events = tokio.block_on(runtime.turn(session, globals, line, &client));
         failed |= events.iter().any(|e| matches!(e, Event::Error { .. }));
-        write_events(&mut out, &events, args.json, interactive).is_ok()
+        let written = out.events(&events).is_ok();
+        // After every turn: a crash, a kill or a full disk later loses nothing before it.
+        if let Some(store) = &store {
+            if let Err(e) = store.save(&fingerprint, session, globals) {
+                save_failed = Some(e);
+                return false;
+            }
+        }
+        written
     };
     if interactive {
         prompt_loop(&mut session, &mut globals, &mut each);
     } else {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            let line = line.strip_suffix('\r').unwrap_or(&line).to_string();
+        let mut stdin = std::io::stdin().lock();
+        let mut number = 0;
+        loop {
+            let mut bytes = Vec::new();
+            match stdin.read_until(b'\n', &mut bytes) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("error: cannot read the input: {e}");
+                    break;
+                }
+            }
+            number += 1;
+            let bytes = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+            let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+            let line = match std::str::from_utf8(bytes) {
+                Ok(line) => line.to_string(),
+                Err(_) => {
+                    let message = format!(
+                        "line {number} of the input is not valid UTF-8; the invalid bytes \
+                         were replaced by U+FFFD"
+                    );
+                    let _ = each_warning(&out, message);
+                    String::from_utf8_lossy(bytes).into_owned()
+                }
+            };
             if !each(&line, &mut session, &mut globals) {
                 break;
             }
         }
     }
-    if let Some(path) = &args.state {
-        let state = State {
-            scenarist_state: STATE_VERSION,
-            bot: fingerprint,
-            session,
-            globals,
-        };
-        if let Err(e) = save_state(path, &state) {
-            eprintln!("error: cannot save {}: {e}", path.display());
-            return status::USAGE;
-        }
+    if let (Some(e), Some(path)) = (save_failed, &args.state) {
+        eprintln!("error: cannot save {}: {e}", path.display());
+        return status::USAGE;
     }
     if failed {
         status::RUNTIME_ERROR
     } else {
         status::OK
     }
+}
+
+fn each_warning(out: &Output, message: String) -> std::io::Result<()> {
+    out.events(&[Event::Warning { message, at: None }])
 }
 
 /// The interactive prompt: line editing and history (kept in memory for the session).
@@ -219,78 +280,258 @@ fn prompt_loop(
     }
 }
 
-fn write_events(
-    out: &mut impl Write,
-    events: &[Event],
+/// Where events go: JSON lines on stdout, or text for people, each line on its stream in the
+/// order the bot produced it.
+struct Output {
     json: bool,
     interactive: bool,
-) -> std::io::Result<()> {
-    if json {
-        for e in events {
-            let line = serde_json::to_string(e).unwrap_or_default();
-            writeln!(out, "{line}")?;
-        }
-    } else {
-        let color = report::use_color(&std::io::stderr());
-        let text = report::render_events(events, !interactive, color);
-        out.write_all(text.stdout.as_bytes())?;
-        out.flush()?;
-        eprint!("{}", text.stderr);
-    }
-    Ok(())
+    color: bool,
 }
 
-/// `NAME=VALUE` pairs: VALUE as JSON when it parses, else as a String.
-fn parse_assignments(vars: &[String], secrets: &[String]) -> Result<Vec<(String, Value)>, String> {
+impl Output {
+    fn events(&self, events: &[Event]) -> std::io::Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        if self.json {
+            for e in events {
+                let line = serde_json::to_string(e).unwrap_or_default();
+                writeln!(stdout, "{line}")?;
+            }
+            return stdout.flush();
+        }
+        let mut stderr = std::io::stderr().lock();
+        let text = report::render_events(events, !self.interactive, self.color);
+        for (stream, line) in &text.lines {
+            match stream {
+                Stream::Stdout => {
+                    stdout.write_all(line.as_bytes())?;
+                    stdout.flush()?;
+                }
+                Stream::Stderr => {
+                    stderr.write_all(line.as_bytes())?;
+                    stderr.flush()?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `NAME=VALUE` pairs: VALUE as JSON when it parses, else as a String. A special variable
+/// cannot be preset.
+fn parse_assignments(raw: &[String], secret: bool) -> Result<Vec<(String, Value, bool)>, String> {
+    let flag = if secret { "--secret" } else { "--var" };
     let mut out = Vec::new();
-    for raw in vars.iter().chain(secrets) {
+    for raw in raw {
         let Some((name, value)) = raw.split_once('=') else {
-            return Err(format!("`{raw}` is not NAME=VALUE"));
+            return Err(format!("`{flag} {}`: write NAME=VALUE", name_only(raw)));
         };
         let name = name.trim().trim_matches('%');
         if name.is_empty() || !name.chars().all(|c| c.is_alphanumeric() || c == '_') {
-            return Err(format!("`{name}` is not a variable name"));
+            return Err(format!("`{flag}`: `{name}` is not a variable name"));
+        }
+        if crate::check::is_special(name) {
+            return Err(format!(
+                "`{flag} {name}=…`: `%{name}%` is set by the runtime; it cannot be preset"
+            ));
         }
         let value = Value::parse_json(value).unwrap_or_else(|_| Value::from(value));
-        out.push((name.to_string(), value));
+        out.push((name.to_string(), value, secret));
     }
     Ok(out)
 }
 
-fn load_state(
-    path: &std::path::Path,
-    fingerprint: &str,
-) -> Result<(Session, Globals, bool), String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
-        format!(
-            "{} is not a scenarist state file (not JSON: {e})",
-            path.display()
-        )
-    })?;
-    if value.get("scenarist_state").is_none() {
-        return Err(format!("{} is not a scenarist state file", path.display()));
+/// A malformed `--secret` must not print the secret: at most what looks like a name.
+fn name_only(raw: &str) -> String {
+    let name: String = raw
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .take(40)
+        .collect();
+    if name.is_empty() {
+        "…".to_string()
+    } else {
+        format!("{name}…")
     }
-    let state: State = serde_json::from_value(value)
-        .map_err(|e| format!("{} is a damaged scenarist state file: {e}", path.display()))?;
-    if state.scenarist_state != STATE_VERSION {
-        return Err(format!(
-            "{} was written by another version of scenarist (state format {})",
-            path.display(),
-            state.scenarist_state
-        ));
-    }
-    let changed = state.bot != fingerprint;
-    Ok((state.session, state.globals, changed))
 }
 
-fn save_state(path: &std::path::Path, state: &State) -> std::io::Result<()> {
-    let text = serde_json::to_string_pretty(state).map_err(std::io::Error::other)?;
-    // Write beside it and rename, so an interrupted save never leaves half a file.
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text + "\n")?;
-    std::fs::rename(&tmp, path)
+/// The `--state` file, locked for the whole run (a lock file beside it, since the state file
+/// itself is replaced at every save).
+struct StateFile {
+    path: PathBuf,
+    /// Held (locked) until the run ends.
+    _lock: std::fs::File,
+}
+
+impl StateFile {
+    fn open(path: &Path) -> Result<StateFile, String> {
+        let shown = path.display();
+        if let Ok(meta) = std::fs::metadata(path) {
+            if !meta.is_file() {
+                return Err(format!("--state {shown}: not a regular file"));
+            }
+        }
+        let dir = parent(path);
+        if !dir.is_dir() {
+            return Err(format!(
+                "--state {shown}: the directory {} does not exist",
+                dir.display()
+            ));
+        }
+        let lock_path = sibling(path, ".lock");
+        let mut options = std::fs::OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let lock = options.open(&lock_path).map_err(|e| {
+            format!(
+                "--state {shown}: cannot write in {} ({e}); the conversation could not be saved",
+                dir.display()
+            )
+        })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(format!(
+                    "--state {shown}: another `scenarist run` is using this state file (it holds \
+                     the lock {}); wait for it to finish",
+                    lock_path.display()
+                ))
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(format!(
+                    "--state {shown}: cannot lock {}: {e}",
+                    lock_path.display()
+                ))
+            }
+        }
+        let state = StateFile {
+            path: path.to_path_buf(),
+            _lock: lock,
+        };
+        // Prove the directory takes a save before the first turn.
+        let probe = state.temporary().map_err(|e| {
+            format!(
+                "--state {shown}: cannot write in {} ({e}); the conversation could not be saved",
+                dir.display()
+            )
+        })?;
+        let _ = std::fs::remove_file(probe.1);
+        Ok(state)
+    }
+
+    /// The saved session and globals, and whether the bot changed since; `None` when the file
+    /// does not exist yet.
+    fn load(&self, fingerprint: &str) -> Result<Option<(Session, Globals, bool)>, String> {
+        let path = &self.path;
+        let bytes = match crate::source::read_file(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            format!(
+                "{} is not a scenarist state file (not JSON: {e})",
+                path.display()
+            )
+        })?;
+        if value.get("scenarist_state").is_none() {
+            return Err(format!("{} is not a scenarist state file", path.display()));
+        }
+        let state: State = serde_json::from_value(value)
+            .map_err(|e| format!("{} is a damaged scenarist state file: {e}", path.display()))?;
+        if state.scenarist_state != STATE_VERSION {
+            return Err(format!(
+                "{} was written by another version of scenarist (state format {})",
+                path.display(),
+                state.scenarist_state
+            ));
+        }
+        let changed = state.bot != fingerprint;
+        Ok(Some((state.session, state.globals, changed)))
+    }
+
+    /// Saves atomically: a new temporary file beside the state (created exclusively, so never
+    /// through a symlink, and readable by its owner only — or with the mode the state file
+    /// already has), then renamed over it. Secrets are replaced by `***`; presets are never
+    /// part of a session's saved form.
+    fn save(&self, fingerprint: &str, session: &Session, globals: &Globals) -> Result<(), String> {
+        let mut globals = globals.clone();
+        for value in globals.vars.values_mut() {
+            session.redactor.hide_value(value);
+        }
+        let state = State {
+            scenarist_state: STATE_VERSION,
+            bot: fingerprint.to_string(),
+            session: session.redacted(),
+            globals,
+        };
+        let text = serde_json::to_string_pretty(&state).map_err(|e| e.to_string())? + "\n";
+        let (mut file, tmp) = self.temporary().map_err(|e| e.to_string())?;
+        let written = (|| {
+            #[cfg(unix)]
+            if let Ok(meta) = std::fs::metadata(&self.path) {
+                use std::os::unix::fs::PermissionsExt;
+                file.set_permissions(std::fs::Permissions::from_mode(
+                    meta.permissions().mode() & 0o7777,
+                ))?;
+            }
+            file.write_all(text.as_bytes())?;
+            file.sync_all()?;
+            drop(file);
+            std::fs::rename(&tmp, &self.path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(e.to_string());
+        }
+        Ok(())
+    }
+
+    /// A new file `.<name>.<pid>.<n>.tmp` beside the state, created exclusively (`O_EXCL`: an
+    /// existing file or symlink of that name is never opened), mode 0600.
+    fn temporary(&self) -> std::io::Result<(std::fs::File, PathBuf)> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut last = None;
+        for _ in 0..100 {
+            let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            let tmp =
+                parent(&self.path).join(format!(".{name}.{}.{n}.{nanos}.tmp", std::process::id()));
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+            match options.open(&tmp) {
+                Ok(f) => return Ok((f, tmp)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::other("no temporary name")))
+    }
+}
+
+/// The directory of a path (`.` for a bare file name).
+fn parent(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// `state.json` → `state.json.lock`.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_os_string();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// FNV-1a over the bot's file names and texts.

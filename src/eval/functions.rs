@@ -276,14 +276,9 @@ fn describe(v: &Value) -> String {
     }
 }
 
-/// The start of a text, quoted for a message.
+/// A text quoted in a message (cut short when the message is output, after redaction).
 fn quote(s: &str) -> String {
-    const SHOWN: usize = 24;
-    let mut shown: String = s.chars().take(SHOWN).collect();
-    if shown.len() < s.len() {
-        shown.push('…');
-    }
-    format!("{shown:?}")
+    crate::value::quoted(s)
 }
 
 /// The text of a String, or of a Number.
@@ -1414,7 +1409,7 @@ mod tests {
     }
 
     fn run(name: &str, args: &[Value]) -> Result<Value, String> {
-        call(name, args, &mut cx())
+        call(name, args, &mut cx()).map_err(|e| crate::value::unmark(&e))
     }
 
     /// The result as JSON text, or `error: …`.

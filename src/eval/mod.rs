@@ -21,6 +21,10 @@ use crate::syntax::ast::{Event as Trigger, Scope};
 use crate::syntax::Span;
 use crate::value::Value;
 
+/// The longest user message a turn accepts (LANGUAGE.md §9); a longer one is refused with a
+/// warning.
+pub const MAX_MESSAGE_BYTES: usize = 64 << 10;
+
 /// Limits and policies chosen by whoever runs the bot (the operator), not by the scenario.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -28,8 +32,6 @@ pub struct Options {
     pub max_steps: u64,
     /// Depth of nested `call`s.
     pub max_call_depth: usize,
-    /// Values shown as `***` in every event (`--secret`).
-    pub secrets: Vec<String>,
     /// A fixed clock (Unix milliseconds) for `now()`/`today()`; `None` reads the system clock.
     pub now_ms: Option<i64>,
 }
@@ -39,7 +41,6 @@ impl Default for Options {
         Options {
             max_steps: 10_000,
             max_call_depth: 100,
-            secrets: Vec::new(),
             now_ms: None,
         }
     }
@@ -68,8 +69,6 @@ pub struct Runtime {
     /// within one kind, source order (files sorted by path).
     starts: Vec<StartRule>,
     options: Options,
-    /// Hides the secrets in every event.
-    redactor: Redactor,
 }
 
 impl Runtime {
@@ -113,7 +112,6 @@ impl Runtime {
             sources: Arc::new(sources),
             code,
             starts,
-            redactor: Redactor::new(&options.secrets),
             options,
         }
     }
@@ -154,6 +152,29 @@ impl Runtime {
         }
     }
 
+    /// Checks that a saved session's position (where it waits, its call stack) exists in this
+    /// bot; when it does not, the run is ended and the reason returned, for a warning.
+    pub fn check_position(&self, session: &mut Session) -> Option<String> {
+        let valid = |f: &Frame| {
+            self.program
+                .scenario_index(&f.scenario)
+                .and_then(|s| self.program.scenarios[s].blocks.get(&f.block).copied())
+                .is_some_and(|id| f.pc < self.code.blocks[id.index()].code.len())
+        };
+        let bad = session
+            .waiting
+            .iter()
+            .chain(&session.stack)
+            .find(|f| !valid(f))?
+            .clone();
+        session.end_run();
+        Some(format!(
+            "the saved conversation waits at {}::{} (statement {}), which this bot does not \
+             have; the conversation starts over (variables are kept)",
+            bad.scenario, bad.block, bad.pc
+        ))
+    }
+
     fn initial_values(&self, scope: Scope) -> Vec<(String, Value)> {
         let mut out = Vec::new();
         for file in &self.program.files {
@@ -165,20 +186,28 @@ impl Runtime {
         out
     }
 
-    /// Sets a variable before the conversation (`--var`, `--secret`): a declared `user` or
-    /// `global` variable in its scope, anything else as a user-level preset that every run sees.
-    pub fn preset(&self, session: &mut Session, globals: &mut Globals, name: &str, value: Value) {
-        match self.program.declarations.get(name).map(|d| d.scope) {
-            Some(Scope::Global) => {
-                globals.vars.insert(name.to_string(), value);
-            }
-            Some(Scope::User) => {
-                session.user.insert(name.to_string(), value);
-            }
-            None => {
-                session.presets.insert(name.to_string(), value);
-            }
+    /// Presets a variable for a session (`--var`, `--secret`, a test's `var`/`secret`): every
+    /// run starts with it, over a declared variable's initial value; an assignment to it lasts
+    /// until the run ends; it is never saved (LANGUAGE.md §4). A secret is also shown as `***`
+    /// in every event. Presetting a special variable is refused.
+    pub fn preset(
+        &self,
+        session: &mut Session,
+        name: &str,
+        value: Value,
+        secret: bool,
+    ) -> Result<(), String> {
+        if crate::check::is_special(name) {
+            return Err(format!(
+                "`%{name}%` is set by the runtime; it cannot be preset"
+            ));
         }
+        if secret {
+            session.redactor.add(&value);
+        }
+        session.presets.insert(name.to_string(), value.clone());
+        session.configured.insert(name.to_string(), value);
+        Ok(())
     }
 
     /// Runs one turn: the user's message `input` against the session, until it waits or ends.
@@ -194,7 +223,7 @@ impl Runtime {
         let mut events = turn::Turn::new(self, session, globals, transport)
             .run(input)
             .await;
-        self.redact(&mut events);
+        self.finish(&session.redactor, &mut events);
         events
     }
 
@@ -212,7 +241,7 @@ impl Runtime {
             .covering(visited)
             .run(input)
             .await;
-        self.redact(&mut events);
+        self.finish(&session.redactor, &mut events);
         events
     }
 
@@ -234,12 +263,10 @@ impl Runtime {
         })
     }
 
-    /// Replaces every secret value in every text of the events with `***`.
-    fn redact(&self, events: &mut [Event]) {
-        if self.redactor.is_empty() {
-            return;
-        }
-        let hide = |text: &mut String| self.redactor.hide(text);
+    /// The one redaction point of every output: replaces every secret in every text of the
+    /// events with `***`, then cuts the values quoted in messages short.
+    fn finish(&self, redactor: &Redactor, events: &mut [Event]) {
+        let hide = |text: &mut String| redactor.finish(text);
         for event in events {
             match event {
                 Event::Input { text } | Event::Notify { text } | Event::Log { text } => hide(text),

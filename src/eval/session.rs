@@ -5,6 +5,7 @@
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
+use super::Redactor;
 use crate::value::Value;
 
 /// Variables by name. Fx hashing: names are short and chosen by the bot's author, and a
@@ -43,8 +44,16 @@ pub struct Session {
     pub temps: Vars,
     /// `user` variables: kept across runs and scenarios.
     pub user: Vars,
-    /// Variables preset from outside (`--var`): visible to every run, like `user` ones.
+    /// Presets (`--var`, `--secret`, a test's `var`/`secret`) as the current run sees them:
+    /// an assignment to one lasts until the run ends. Never saved (LANGUAGE.md §4).
+    #[serde(skip)]
     pub presets: Vars,
+    /// The presets as the operator gave them: every run starts from these. Never saved.
+    #[serde(skip)]
+    pub configured: Vars,
+    /// Hides the secrets among the presets in every event. Never saved.
+    #[serde(skip)]
+    pub redactor: Redactor,
     /// Runtime-owned variables: `message`, `ref`, `match`, `error`.
     pub specials: Vars,
     pub buttons: Vec<SavedButton>,
@@ -63,6 +72,8 @@ impl Session {
             temps: Vars::default(),
             user: Vars::default(),
             presets: Vars::default(),
+            configured: Vars::default(),
+            redactor: Redactor::default(),
             specials: Vars::default(),
             buttons: Vec::new(),
             // Seeded from the user id: the same conversation gives the same "random" answers.
@@ -77,12 +88,29 @@ impl Session {
         self.waiting.is_some()
     }
 
-    /// Ends the current run: position, call stack and temporary variables go; user variables
-    /// stay.
+    /// Ends the current run: position, call stack and temporary variables go, presets go back
+    /// to their configured values; user variables stay.
     pub fn end_run(&mut self) {
         self.waiting = None;
         self.stack.clear();
         self.temps.clear();
+        if self.presets != self.configured {
+            self.presets.clone_from(&self.configured);
+        }
+    }
+
+    /// A copy fit for the disk or a store: every secret in its values (a variable that copied
+    /// one, `"Bearer %token%"`) replaced by `***`. Presets are not part of it at all.
+    pub fn redacted(&self) -> Session {
+        let mut copy = self.clone();
+        if !self.redactor.is_empty() {
+            for vars in [&mut copy.temps, &mut copy.user, &mut copy.specials] {
+                for value in vars.values_mut() {
+                    self.redactor.hide_value(value);
+                }
+            }
+        }
+        copy
     }
 }
 

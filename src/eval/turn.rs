@@ -155,6 +155,19 @@ impl<'r> Turn<'r> {
         self.events.push(Event::Input {
             text: input.to_string(),
         });
+        if input.len() > super::MAX_MESSAGE_BYTES {
+            self.events.push(Event::Warning {
+                message: format!(
+                    "the message is {} bytes long, over the limit of {} (64 KiB); it was not \
+                     processed",
+                    input.len(),
+                    super::MAX_MESSAGE_BYTES
+                ),
+                at: None,
+            });
+            self.push_unchanged();
+            return;
+        }
         let session = &mut *self.env.session;
         session.messages += 1;
         let first = session.messages == 1;
@@ -188,14 +201,19 @@ impl<'r> Turn<'r> {
                     message: format!("no trigger matches the message {input:?}; it was dropped"),
                     at: None,
                 });
-                let last = if self.env.session.is_waiting() {
-                    Event::Wait
-                } else {
-                    Event::End
-                };
-                self.events.push(last);
+                self.push_unchanged();
             }
         }
+    }
+
+    /// Ends a turn that changed nothing: `wait` if a run still waits, else `end`.
+    fn push_unchanged(&mut self) {
+        let last = if self.env.session.is_waiting() {
+            Event::Wait
+        } else {
+            Event::End
+        };
+        self.events.push(last);
     }
 
     /// Where this message leads: a transition button of the latest message, an `anytime`

@@ -173,13 +173,17 @@ impl Client {
                         && !n.eq_ignore_ascii_case("content-length")
                 });
             }
-            // Credentials are not handed to another origin.
+            // No header the scenario set goes to another origin (credentials often travel in
+            // custom headers), and its body is not resent there.
             if next.origin() != url.origin() {
-                headers.retain(|(n, _)| {
-                    !["authorization", "cookie", "proxy-authorization"]
-                        .iter()
-                        .any(|h| n.eq_ignore_ascii_case(h))
-                });
+                if body.is_some() {
+                    return Err(Failure(format!(
+                        "redirect to another origin ({}) would resend the request body; \
+                         not followed",
+                        next.origin().ascii_serialization()
+                    )));
+                }
+                headers.clear();
             }
             url = next;
         }

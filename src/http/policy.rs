@@ -76,7 +76,8 @@ impl Policy {
         };
         match refused_kind(ip) {
             Some(kind) => Err(format!(
-                "refused by the host policy: {ip} is a {kind} address"
+                "refused by the host policy: {ip} is {} {kind} address",
+                article(kind)
             )),
             None => Ok(()),
         }
@@ -104,7 +105,8 @@ impl Policy {
             .collect();
         match (kept.is_empty(), refused) {
             (true, Some((ip, kind))) => Err(format!(
-                "refused by the host policy: {name} resolves to {ip}, a {kind} address"
+                "refused by the host policy: {name} resolves to {ip}, {} {kind} address",
+                article(kind)
             )),
             (true, None) => Err(format!("cannot resolve {name}: no addresses")),
             (false, _) => Ok(kept),
@@ -209,34 +211,51 @@ fn refused_v4(ip: Ipv4Addr) -> Option<&'static str> {
 }
 
 fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    if let Some(v4) = ip.to_ipv4_mapped() {
-        return refused_v4(v4);
-    }
     let s = ip.segments();
+    let inside = |hi: u16, lo: u16| {
+        refused_v4(Ipv4Addr::new(
+            (hi >> 8) as u8,
+            hi as u8,
+            (lo >> 8) as u8,
+            lo as u8,
+        ))
+    };
     if ip.is_loopback() {
         return Some("loopback");
     }
     if ip.is_unspecified() {
         return Some("unspecified");
     }
-    Some(match s[0] {
-        0xfc00..=0xfdff => "private (unique local)",
-        0xfe80..=0xfebf => "link-local",
-        0xfec0..=0xfeff => "site-local",
-        0xff00..=0xffff => "multicast",
-        0x2001 if s[1] == 0x0db8 => "documentation",
-        // NAT64 (64:ff9b::/96) and IPv4-compatible (::/96): judge the IPv4 address inside.
-        0x0064 if s[1] == 0xff9b && s[2..6] == [0; 4] => {
-            return refused_v4(Ipv4Addr::new(
-                (s[6] >> 8) as u8,
-                s[6] as u8,
-                (s[7] >> 8) as u8,
-                s[7] as u8,
-            ))
-        }
-        0 if s[1..6] == [0; 5] => "IPv4-compatible",
+    // Every form that embeds an IPv4 address is judged by the address inside: mapped
+    // (::ffff:0:0/96), translated (::ffff:0:0:0/96), compatible (::/96), NAT64 (64:ff9b::/96)
+    // and 6to4 (2002::/16).
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, hi, lo]
+        | [0, 0, 0, 0, 0xffff, 0, hi, lo]
+        | [0, 0, 0, 0, 0, 0, hi, lo]
+        | [0x64, 0xff9b, 0, 0, 0, 0, hi, lo]
+        | [0x2002, hi, lo, ..] => return inside(hi, lo),
+        _ => {}
+    }
+    Some(match s {
+        [0xfc00..=0xfdff, ..] => "private (unique local)",
+        [0xfe80..=0xfebf, ..] => "link-local",
+        [0xfec0..=0xfeff, ..] => "site-local",
+        [0xff00..=0xffff, ..] => "multicast",
+        [0x2001, 0x0db8, ..] => "documentation",
+        [0x2001, 0, ..] => "Teredo",
+        [0x0100, 0, 0, 0, ..] => "discard-only",
+        [0x0064, 0xff9b, 0x0001, ..] => "NAT64 (local use)",
         _ => return None,
     })
+}
+
+/// `a` or `an` before a kind of address.
+pub(crate) fn article(kind: &str) -> &'static str {
+    match kind.chars().next() {
+        Some('a' | 'e' | 'i' | 'o' | 'u' | 'I') => "an",
+        _ => "a",
+    }
 }
 
 #[cfg(test)]
@@ -273,6 +292,17 @@ mod tests {
             "http://0177.0.0.1/",
             "http://[::ffff:7f00:1]/",
             "http://[::127.0.0.1]/",
+            // Every IPv6 form that embeds an IPv4 address, and the ranges refused outright.
+            "http://[::ffff:0:127.0.0.1]/",
+            "http://[::ffff:0:a00:1]/",
+            "http://[2002:7f00:1::]/",
+            "http://[2002:a9fe:a9fe::1]/",
+            "http://[64:ff9b::127.0.0.1]/",
+            "http://[::10.0.0.1]/",
+            "http://[2001::1]/",
+            "http://[2001:0:4136:e378:8000:63bf:3fff:fdd2]/",
+            "http://[100::1]/",
+            "http://[64:ff9b:1::a]/",
         ] {
             let err = p.check_url(&url(u)).expect_err(u);
             assert!(err.starts_with("refused by the host policy"), "{err}");
@@ -282,10 +312,40 @@ mod tests {
             "https://93.184.216.34/x",
             "http://172.32.0.1/",
             "http://[2606:4700::1111]/",
+            "http://[::ffff:8.8.8.8]/",
+            "http://[2002:808:808::1]/",
+            "http://[64:ff9b::808:808]/",
+            "http://[2001:4860::8888]/",
             "https://api.example.com/",
         ] {
             assert_eq!(p.check_url(&url(u)), Ok(()), "{u}");
         }
+    }
+
+    #[test]
+    fn refusals_read_as_english() {
+        let p = Policy::public();
+        let err = |u: &str| p.check_url(&url(u)).expect_err(u);
+        assert_eq!(
+            err("http://0.0.0.0/"),
+            "refused by the host policy: 0.0.0.0 is an unspecified (\"this network\") address"
+        );
+        assert_eq!(
+            err("http://[::]/"),
+            "refused by the host policy: :: is an unspecified address"
+        );
+        assert_eq!(
+            err("http://[::10.1.2.3]/"),
+            "refused by the host policy: ::a01:203 is a private address"
+        );
+        assert_eq!(
+            err("http://[fc00::1]/"),
+            "refused by the host policy: fc00::1 is a private (unique local) address"
+        );
+        assert_eq!(
+            err("http://[2001::5]/"),
+            "refused by the host policy: 2001::5 is a Teredo address"
+        );
     }
 
     #[test]

@@ -99,10 +99,11 @@ pub fn render_human(sources: &Sources, diagnostics: &Diagnostics, color: bool) -
         .files
         .iter()
         .map(|f| {
-            let text: Arc<str> = if f.text.ends_with('\n') {
-                Arc::from(f.text.as_str())
+            let shown = printable(&f.text);
+            let text: Arc<str> = if shown.ends_with('\n') {
+                Arc::from(&*shown)
             } else {
-                Arc::from(format!("{}\n", f.text))
+                Arc::from(format!("{shown}\n"))
             };
             Indexed::new(&f.name, text)
         })
@@ -439,6 +440,31 @@ fn fallback(sources: &Sources, d: &Diagnostic) -> String {
         out.push_str(&format!("  help: {help}\n"));
     }
     out
+}
+
+/// A file's text as a snippet shows it: every control character but a line break, a tab and
+/// the CR of a CRLF replaced by `?` (or `¿` for the two-byte C1 controls), byte for byte, so
+/// spans still point at the same places and no escape sequence reaches the terminal.
+fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_at = |i: usize, c: char| {
+        c.is_control()
+            && c != '\n'
+            && c != '\t'
+            && !(c == '\r' && text.as_bytes().get(i + 1) == Some(&b'\n'))
+    };
+    if !text.char_indices().any(|(i, c)| unsafe_at(i, c)) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    for (i, c) in text.char_indices() {
+        if unsafe_at(i, c) {
+            out.push(if c.len_utf8() == 1 { '?' } else { '¿' });
+        } else {
+            out.push(c);
+        }
+    }
+    debug_assert_eq!(out.len(), text.len());
+    std::borrow::Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -1,15 +1,59 @@
 //! Events in, text for people out: the bot's messages (with their buttons) on stdout, and what
-//! only the author cares about — notify, log, http, warnings, errors — on stderr.
+//! only the author cares about — notify, log, http, warnings, errors — on stderr, in the order
+//! the bot produced them; control characters from outside are escaped.
 
 use owo_colors::OwoColorize;
 
 use crate::eval::{ButtonEvent, Event, Location};
 
-/// Rendered events, split by stream.
+/// Which stream a line goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// The bot's messages and buttons.
+    Stdout,
+    /// What only the author cares about.
+    Stderr,
+}
+
+/// Rendered events: lines in the order the bot produced them, each with its stream, so a
+/// terminal that shows both streams shows them in that order.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Rendered {
-    pub stdout: String,
-    pub stderr: String,
+    pub lines: Vec<(Stream, String)>,
+}
+
+impl Rendered {
+    /// The text of one stream.
+    pub fn text(&self, stream: Stream) -> String {
+        self.lines
+            .iter()
+            .filter(|(s, _)| *s == stream)
+            .map(|(_, t)| t.as_str())
+            .collect()
+    }
+}
+
+/// Text that came from outside (the user, an HTTP body, a bot string) made safe for a
+/// terminal: control characters other than a line break or a tab are shown escaped
+/// (`\u{1b}`, `\r`), so no escape sequence (OSC 52 clipboard writes, title changes) and no
+/// carriage return reaches the terminal.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// Renders one turn's events. With `echo`, the user's message is shown too (`> text`), as when
@@ -17,21 +61,22 @@ pub struct Rendered {
 pub fn render_events(events: &[Event], echo: bool, color: bool) -> Rendered {
     let mut r = Rendered::default();
     let paint = |text: String, f: fn(&str) -> String| if color { f(&text) } else { text };
+    let mut out = |stream: Stream, text: String| r.lines.push((stream, text + "\n"));
     for e in events {
         match e {
             Event::Input { text } => {
                 if echo {
-                    r.stdout.push_str(&format!("> {text}\n"));
+                    out(Stream::Stdout, format!("> {}", terminal_safe(text)));
                 }
             }
             Event::Message { text, buttons } => {
-                r.stdout.push_str(text);
-                r.stdout.push('\n');
+                let mut shown = terminal_safe(text).into_owned();
                 if !buttons.is_empty() {
                     let line: Vec<String> = buttons.iter().map(button).collect();
-                    r.stdout.push_str(&line.join(" "));
-                    r.stdout.push('\n');
+                    shown.push('\n');
+                    shown.push_str(&terminal_safe(&line.join(" ")));
                 }
+                out(Stream::Stdout, shown);
             }
             Event::Http {
                 method,
@@ -46,28 +91,26 @@ pub fn render_events(events: &[Event], echo: bool, color: bool) -> Rendered {
                     (None, None) => "failed".into(),
                 };
                 let line = format!("http: {method} {url} → {outcome} ({duration_ms} ms)");
-                r.stderr.push_str(&paint(line, |s| s.dimmed().to_string()));
-                r.stderr.push('\n');
+                let line = terminal_safe(&line).into_owned();
+                out(Stream::Stderr, paint(line, |s| s.dimmed().to_string()));
             }
             Event::Notify { text } => {
-                r.stderr
-                    .push_str(&paint(format!("notify: {text}"), |s| s.cyan().to_string()));
-                r.stderr.push('\n');
+                let line = format!("notify: {}", terminal_safe(text));
+                out(Stream::Stderr, paint(line, |s| s.cyan().to_string()));
             }
             Event::Log { text } => {
-                r.stderr
-                    .push_str(&paint(format!("log: {text}"), |s| s.dimmed().to_string()));
-                r.stderr.push('\n');
+                let line = format!("log: {}", terminal_safe(text));
+                out(Stream::Stderr, paint(line, |s| s.dimmed().to_string()));
             }
             Event::Warning { message, at } => {
                 let head = paint("warning".into(), |s| s.yellow().bold().to_string());
-                r.stderr
-                    .push_str(&format!("{head}: {}{message}\n", place(at)));
+                let line = format!("{}{}", place(at), message);
+                out(Stream::Stderr, format!("{head}: {}", terminal_safe(&line)));
             }
             Event::Error { message, at } => {
                 let head = paint("error".into(), |s| s.red().bold().to_string());
-                r.stderr
-                    .push_str(&format!("{head}: {}{message}\n", place(at)));
+                let line = format!("{}{}", place(at), message);
+                out(Stream::Stderr, format!("{head}: {}", terminal_safe(&line)));
             }
             Event::Wait => {}
             Event::End => {}
@@ -127,11 +170,16 @@ mod tests {
             Event::End,
         ];
         let r = render_events(&events, true, false);
-        assert_eq!(r.stdout, "> hi\nPick a size\n[S] [Cancel] [Size chart ↗]\n");
         assert_eq!(
-            r.stderr,
+            r.text(Stream::Stdout),
+            "> hi\nPick a size\n[S] [Cancel] [Size chart ↗]\n"
+        );
+        assert_eq!(
+            r.text(Stream::Stderr),
             "notify: lead\nerror: a.scn:3:5: division by zero\n"
         );
-        assert!(!render_events(&events, false, false).stdout.contains("> hi"));
+        assert!(!render_events(&events, false, false)
+            .text(Stream::Stdout)
+            .contains("> hi"));
     }
 }

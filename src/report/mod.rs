@@ -5,7 +5,7 @@ pub mod diagnostics;
 pub mod events;
 
 pub use diagnostics::{render_check, render_human, render_json, to_json, Summary, WIDTH};
-pub use events::{render_events, Rendered};
+pub use events::{render_events, terminal_safe, Rendered, Stream};
 
 use std::io::IsTerminal;
 

@@ -44,7 +44,7 @@ pub struct Settings {
     pub user_name: Option<String>,
     /// `var` and `secret` presets in the order written.
     pub vars: Vec<(String, Value)>,
-    /// The texts of the `secret` values, shown as `***`.
+    /// The names of the `secret` presets, whose values are shown as `***`.
     pub secrets: Vec<String>,
     /// `now …`: the fixed clock, Unix milliseconds.
     pub now_ms: Option<i64>,
@@ -687,10 +687,17 @@ impl Parser<'_> {
                     self.problem(i, format!("`{name}` is not a variable name"));
                     return;
                 }
+                if crate::check::is_special(name) {
+                    self.problem(
+                        i,
+                        format!("`%{name}%` is set by the runtime; it cannot be preset"),
+                    );
+                    return;
+                }
                 let value = value.trim();
                 let value = Value::parse_json(value).unwrap_or_else(|_| Value::from(value));
                 if word == "secret" {
-                    settings.secrets.push(value.render().into_owned());
+                    settings.secrets.push(name.to_string());
                 }
                 settings.vars.push((name.to_string(), value));
             }
@@ -913,7 +920,7 @@ warning: bot.scn:3: careful
 error: bot.scn:4: boom
 "#);
         assert_eq!(f.settings.bot.as_deref(), Some(".."));
-        assert_eq!(f.settings.secrets, vec!["abc".to_string()]);
+        assert_eq!(f.settings.secrets, vec!["token".to_string()]);
         assert_eq!(f.settings.vars.len(), 2);
         let c = &f.conversations[0];
         assert_eq!(c.turns.len(), 2);

@@ -230,7 +230,7 @@ struct Loaded {
 }
 
 fn load(path: &Path) -> Loaded {
-    let file = match std::fs::read(path) {
+    let file = match crate::source::read_file(path) {
         Ok(bytes) => format::parse(&bytes).map_err(Outcome::Malformed),
         Err(e) => Err(Outcome::Error(format!(
             "cannot read the file: {}",
@@ -387,6 +387,16 @@ fn load_and_compile(path: &Path, compile: Compile<'_>) -> Option<(Program, Sourc
 /// Compiles a bot: its state (with its blocks and the places users see, or its diagnostics),
 /// and the program when it compiles.
 fn compile_bot(path: &Path, compile: Compile<'_>) -> (BotState, Option<(Program, Sources)>) {
+    // `bot /etc/shadow` must not print that file's lines in diagnostics.
+    if !path.is_dir() && path.extension().is_none_or(|x| x != "scn") {
+        return (
+            BotState::Missing(format!(
+                "{}: a bot is a .scn file or a directory of them; not read",
+                path.display()
+            )),
+            None,
+        );
+    }
     let sources = match Sources::load(&[path.to_path_buf()]) {
         Ok(s) => s,
         Err(e) => return (BotState::Missing(e.to_string()), None),

@@ -120,9 +120,10 @@ fn replay<'f>(
         session.rng = seed;
     }
     for (name, value) in &s.vars {
-        rt.preset(&mut session, globals, name, value.clone());
+        // The format refuses special names, so this cannot fail.
+        let _ = rt.preset(&mut session, name, value.clone(), s.secrets.contains(name));
     }
-    let redact = Redactor::new(&s.secrets);
+    let redact = session.redactor.clone();
     let exchanges: Vec<&Exchange> = c
         .turns
         .iter()

@@ -148,23 +148,57 @@ impl fmt::Display for Mismatch {
 pub struct Operand {
     /// [`Value::type_name`] of the operand.
     pub type_name: &'static str,
-    /// The start of a string operand, quoted and escaped.
+    /// A string operand, [`quoted`].
     pub quote: Option<Box<str>>,
 }
 
-impl Operand {
-    /// Longest string quoted in a message, in characters.
-    const QUOTE_CHARS: usize = 24;
+/// Longest string quoted in a message, in characters.
+const QUOTE_CHARS: usize = 24;
+/// Opens a quoted value in a message until the output is finished ([`unmark`]).
+pub const QUOTE_OPEN: char = '\u{E000}';
+/// Closes a quoted value.
+const QUOTE_CLOSE: char = '\u{E001}';
 
+/// A value to be quoted in a message. The whole text is kept, marked, until the message is
+/// output: secrets are hidden first, then [`unmark`] cuts the quote to its first characters
+/// and escapes it. (Cutting first would leave a secret's prefix that no longer matches it.)
+pub fn quoted(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 6);
+    out.push(QUOTE_OPEN);
+    out.extend(
+        text.chars()
+            .filter(|&c| c != QUOTE_OPEN && c != QUOTE_CLOSE),
+    );
+    out.push(QUOTE_CLOSE);
+    out
+}
+
+/// A message with every [`quoted`] value cut to 24 characters (`…` when cut) and escaped.
+pub fn unmark(text: &str) -> String {
+    let mut out = String::with_capacity(text.len().min(4096));
+    let mut rest = text;
+    while let Some(open) = rest.find(QUOTE_OPEN) {
+        out.push_str(&rest[..open]);
+        let inner = &rest[open + QUOTE_OPEN.len_utf8()..];
+        let (quote, after) = match inner.find(QUOTE_CLOSE) {
+            Some(close) => (&inner[..close], &inner[close + QUOTE_CLOSE.len_utf8()..]),
+            None => (inner, ""),
+        };
+        let mut shown: String = quote.chars().take(QUOTE_CHARS).collect();
+        if shown.len() < quote.len() {
+            shown.push('…');
+        }
+        out.push_str(&format!("{shown:?}"));
+        rest = after;
+    }
+    out.push_str(rest);
+    out
+}
+
+impl Operand {
     pub fn of(value: &Value) -> Operand {
         let quote = match value {
-            Value::String(s) => {
-                let mut shown: String = s.chars().take(Self::QUOTE_CHARS).collect();
-                if shown.len() < s.len() {
-                    shown.push('…');
-                }
-                Some(format!("{shown:?}").into_boxed_str())
-            }
+            Value::String(s) => Some(quoted(s).into_boxed_str()),
             _ => None,
         };
         Operand {

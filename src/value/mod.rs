@@ -23,7 +23,7 @@ use std::sync::Arc;
 
 use indexmap::IndexMap;
 
-pub use error::{Limit, ValueError};
+pub use error::{quoted, unmark, Limit, ValueError, QUOTE_OPEN};
 pub use number::Number;
 
 /// A Dictionary: string keys in insertion order.

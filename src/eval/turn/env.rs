@@ -1,5 +1,5 @@
 //! Expressions, templates and assignments against a session: variables are looked up in the
-//! order special → lambda parameter → temporary → user → preset → global; a missing one reads
+//! order lambda parameter → temporary → special → preset → user → global; a missing one reads
 //! as Null (or "" in a template) and leaves a warning.
 
 use std::cmp::Ordering;
@@ -55,9 +55,9 @@ impl Env<'_> {
             return Some(v);
         }
         self.session
-            .user
+            .presets
             .get(name)
-            .or_else(|| self.session.presets.get(name))
+            .or_else(|| self.session.user.get(name))
             .or_else(|| self.globals.vars.get(name))
             .cloned()
     }
@@ -420,16 +420,17 @@ impl Env<'_> {
         result
     }
 
-    /// The map a variable name is written to: its declared scope; else a preset of that name
-    /// (`--var`), until the run makes a temporary of its own; else the temporaries.
+    /// The map a variable name is written to: a preset of that name (`--var`: the assignment
+    /// lasts until the run ends, and is never saved); else its declared scope; else the
+    /// temporaries.
     fn storage(&mut self, name: &str) -> &mut Vars {
         if !self.session.temps.contains_key(name) {
+            if self.session.presets.contains_key(name) {
+                return &mut self.session.presets;
+            }
             match self.decls.and_then(|d| d.get(name)).map(|d| d.scope) {
                 Some(Scope::User) => return &mut self.session.user,
                 Some(Scope::Global) => return &mut self.globals.vars,
-                None if self.session.presets.contains_key(name) => {
-                    return &mut self.session.presets
-                }
                 None => {}
             }
         }
