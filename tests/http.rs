@@ -20,6 +20,7 @@ struct Run<'a> {
     policy: Policy,
     limits: Limits,
     secrets: Vec<&'a str>,
+    turn_time: Option<Duration>,
 }
 
 fn bot(body: &str) -> Run<'static> {
@@ -29,6 +30,7 @@ fn bot(body: &str) -> Run<'static> {
         policy: Policy::public(),
         limits: Limits::default(),
         secrets: Vec::new(),
+        turn_time: None,
     }
 }
 
@@ -73,10 +75,13 @@ impl<'a> Run<'a> {
             Ok(p) => p,
             Err(d) => panic!("bot does not compile: {d:#?}\n{}", self.bot),
         };
-        let options = Options {
+        let mut options = Options {
             now_ms: Some(0),
             ..Options::default()
         };
+        if let Some(t) = self.turn_time {
+            options.max_turn_time = t;
+        }
         let rt = Runtime::new(program, sources, options);
         let mut session = rt.new_session("u1", "Ann");
         let mut globals = rt.new_globals();
@@ -983,6 +988,63 @@ fn https_to_a_plain_http_server_is_a_transport_failure() {
     assert!(
         lines[1].starts_with("say failed: TLS handshake failed: ")
             && lines[1].ends_with("| status=0 body=[] headers={}"),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn request_bodies_are_bounded_and_nothing_is_sent_past_10_mib() {
+    let server = ok_server();
+    let twelve = ["%s%"; 12].join(", ");
+    let make = "  set %s% = \"x\"\n  set %i% = 0\n  goto double\n}\nblock double {\n  set %s% = \"%s%%s%\"\n  set %i% += 1\n  if %i% < 20 {\n    goto double\n  }\n  goto send\n}\nblock send {";
+    for (body, what) in [
+        (format!("json [{twelve}]"), "json"),
+        (
+            format!("form {{\"a\": %s%, \"b\": %s%, \"c\": [{twelve}]}}"),
+            "form",
+        ),
+        (format!("text \"{}\"", "%s%".repeat(12)), "text"),
+    ] {
+        let lines = bot(&format!(
+            "{make}\n  http POST \"%base%/x\" {{\n    {body}\n    on error goto failed\n  }}"
+        ))
+        .on(&server)
+        .lines();
+        let all = lines.join("\n");
+        assert!(
+            all.contains("larger than 10 MiB") || all.contains("at most 10 MiB"),
+            "{what}: {}",
+            &all[..all.len().min(400)]
+        );
+    }
+    let lines = bot(&format!(
+        "{make}\n  http GET \"%base%/x\" {{\n    query q: [{twelve}]\n    on error goto failed\n  }}"
+    ))
+    .on(&server)
+    .lines();
+    assert!(lines.join("\n").contains("longer than 10 MiB"), "{lines:?}");
+    assert_eq!(server.received().len(), 0, "nothing was sent");
+}
+
+#[test]
+fn an_on_error_retry_loop_is_stopped_by_the_turn_time() {
+    let server =
+        Server::start(|_| Reply::After(Duration::from_secs(3), response(200, &[], b"late")));
+    let started = Instant::now();
+    let mut run = bot(r#"
+  http GET "%base%/slow" { on error goto a }"#)
+    .on(&server);
+    run.turn_time = Some(Duration::from_millis(700));
+    let lines = run.lines();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("error the turn took longer than 700ms")),
         "{lines:?}"
     );
 }

@@ -445,3 +445,135 @@ fn runaway_nesting_is_an_error_not_a_crash() {
     );
     assert_eq!(out.last().map(String::as_str), Some("end"));
 }
+
+#[test]
+fn a_value_sharing_itself_is_checked_in_linear_time() {
+    // `[%l%, %l%]` doubles the text of %l% at every step: 64 steps would be 2^64 elements.
+    let mut c = bot_with(
+        &[(
+            "bot.scn",
+            "user %keep% = 1\non start goto a\nblock a {\n  set %keep% = 2\n  set %l% = [1]\n  set %i% = 0\n  goto grow\n}\nblock grow {\n  set %l% = [%l%, %l%]\n  set %i% += 1\n  if %i% < 64 {\n    goto grow\n  }\n  say \"done {{ len(%l%) }}\"\n}\n",
+        )],
+        Options {
+            max_steps: 1_000_000,
+            ..Options::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let out = c.send("go");
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("error too large: a value may take at most 10 MiB as JSON")),
+        "{out:?}"
+    );
+    assert_eq!(out.last().map(String::as_str), Some("end"));
+}
+
+#[test]
+fn what_a_session_holds_is_bounded_and_the_turn_is_undone() {
+    // Each value is within the bounds; together they pass 10 MiB.
+    let mut c = bot_with(
+        &[(
+            "bot.scn",
+            "user %a% = \"\"\nuser %b% = \"\"\nuser %n% = 0\non start goto a\non message \"grow\" goto grow\nblock a {\n  say \"hi\"\n}\nblock grow {\n  set %n% += 1\n  set %a% = \"xxxxxxxxxx\"\n  set %i% = 0\n  goto double\n}\nblock double {\n  set %a% = \"%a%%a%\"\n  set %i% += 1\n  if %i% < 19 {\n    goto double\n  }\n  set %b% = %a%\n  set %c% = %a%\n  say \"grown\"\n}\n",
+        )],
+        Options::default(),
+    );
+    c.send("hi");
+    let out = c.send("grow");
+    assert!(
+        out.iter().any(|l| l.starts_with(
+            "error the conversation's variables would take more than 10 MiB; the turn was undone"
+        )),
+        "{out:?}"
+    );
+    assert_eq!(
+        c.session.user.get("n"),
+        Some(&Value::from(0)),
+        "as before the turn"
+    );
+    assert_eq!(c.session.user.get("a"), Some(&Value::from("")));
+}
+
+#[test]
+fn values_nest_at_most_100_deep_and_what_is_kept_can_be_loaded() {
+    let mut c = bot_with(
+        &[(
+            "bot.scn",
+            "user %x% = 0\non start goto a\nblock a {\n  set %x% = [%x%]\n  set %depth% = 1\n  goto deeper\n}\nblock deeper {\n  set %x% = [%x%]\n  wait\n  goto deeper\n}\n",
+        )],
+        Options::default(),
+    );
+    let mut out = Vec::new();
+    for _ in 0..105 {
+        out = c.send("more");
+        if out.iter().any(|l| l.starts_with("error")) {
+            break;
+        }
+        // Whatever was kept saves and loads back.
+        let saved = serde_json::to_string(&c.session).expect("saves");
+        let _: Session = serde_json::from_str(&saved).expect("loads");
+    }
+    assert!(
+        out.iter().any(|l| l.starts_with(
+            "error too deeply nested: lists and dictionaries may nest at most 100 levels"
+        )),
+        "{out:?}"
+    );
+}
+
+#[test]
+fn a_turn_sends_at_most_100_messages() {
+    let mut c = bot("on start goto a\nblock a {\n  say \"spam\"\n  goto a\n}\n");
+    let out = c.send("go");
+    let sent = out.iter().filter(|l| l.as_str() == "say spam").count();
+    assert_eq!(sent, 100, "{:?}", &out[out.len() - 3..]);
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("error the turn sent more than 100 messages")),
+        "{:?}",
+        &out[out.len() - 3..]
+    );
+}
+
+#[test]
+fn a_turn_sends_at_most_100_requests() {
+    let mut c = bot("on start goto a\nblock a {\n  http GET \"https://api.example.com/x\" { on error goto a }\n}\n");
+    let out = c.send("go");
+    let sent = out.iter().filter(|l| l.starts_with("http ")).count();
+    assert_eq!(sent, 100);
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("error the turn sent more than 100 HTTP requests")),
+        "{:?}",
+        &out[out.len() - 3..]
+    );
+}
+
+#[test]
+fn a_turn_is_bounded_in_wall_time() {
+    let mut c = bot_with(
+        &[(
+            "bot.scn",
+            "on start goto a\nblock a {\n  set %i% = 0\n  goto spin\n}\nblock spin {\n  set %i% += 1\n  goto spin\n}\n",
+        )],
+        Options {
+            max_steps: u64::MAX,
+            max_turn_time: std::time::Duration::from_millis(300),
+            ..Options::default()
+        },
+    );
+    let started = std::time::Instant::now();
+    let out = c.send("go");
+    assert!(started.elapsed().as_secs() < 20);
+    assert!(
+        out.iter()
+            .any(|l| l.starts_with("error the turn took longer than 300ms")),
+        "{out:?}"
+    );
+}

@@ -49,6 +49,10 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 10_000)]
     max_steps: u64,
 
+    /// Wall time one turn may take, HTTP included (`90s`, `2m`, `500ms`).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    max_turn_time: std::time::Duration,
+
     /// Only these hosts may be called (repeatable; `*.example.com` and `127.0.0.1:8080`
     /// allowed). Without it, any public host may, and private, loopback, link-local and
     /// metadata addresses are refused.
@@ -112,6 +116,7 @@ pub fn run(args: RunArgs) -> u8 {
     };
     let options = Options {
         max_steps: args.max_steps,
+        max_turn_time: args.max_turn_time,
         ..Options::default()
     };
     let runtime = Runtime::new(program, sources, options);
@@ -313,6 +318,16 @@ impl Output {
             }
         }
         Ok(())
+    }
+}
+
+/// `--max-turn-time`: a duration as the language writes one.
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    match crate::syntax::duration_ms(text.trim()) {
+        Some(ms) if ms > 0 => Ok(std::time::Duration::from_millis(ms)),
+        _ => Err(format!(
+            "`{text}` is not a duration (write e.g. 60s, 2m, 500ms)"
+        )),
     }
 }
 

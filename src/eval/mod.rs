@@ -25,6 +25,34 @@ use crate::value::Value;
 /// warning.
 pub const MAX_MESSAGE_BYTES: usize = 64 << 10;
 
+/// What passes the bound on saved data, if anything: the session's variables or the globals.
+fn oversized(session: &Session, globals: &Globals) -> Option<&'static str> {
+    let max = crate::value::MAX_VALUE_BYTES;
+    let size = |maps: &[&session::Vars]| {
+        let mut total = 0usize;
+        for vars in maps {
+            for (name, value) in vars.iter() {
+                let left = max.saturating_sub(total);
+                match value.measure(crate::value::MAX_DEPTH, left) {
+                    Ok(bytes) => total += bytes + name.len() + 4,
+                    Err(_) => return max + 1,
+                }
+                if total > max {
+                    return total;
+                }
+            }
+        }
+        total
+    };
+    if size(&[&session.temps, &session.user, &session.specials]) > max {
+        return Some("the conversation's variables");
+    }
+    if size(&[&globals.vars]) > max {
+        return Some("the bot's global variables");
+    }
+    None
+}
+
 /// Limits and policies chosen by whoever runs the bot (the operator), not by the scenario.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -32,6 +60,12 @@ pub struct Options {
     pub max_steps: u64,
     /// Depth of nested `call`s.
     pub max_call_depth: usize,
+    /// `http` requests one turn may send.
+    pub max_requests: u32,
+    /// Messages one turn may send.
+    pub max_messages: u32,
+    /// Wall time one turn may take, HTTP included (`--max-turn-time`).
+    pub max_turn_time: std::time::Duration,
     /// A fixed clock (Unix milliseconds) for `now()`/`today()`; `None` reads the system clock.
     pub now_ms: Option<i64>,
 }
@@ -41,6 +75,9 @@ impl Default for Options {
         Options {
             max_steps: 10_000,
             max_call_depth: 100,
+            max_requests: 100,
+            max_messages: 100,
+            max_turn_time: std::time::Duration::from_secs(60),
             now_ms: None,
         }
     }
@@ -220,11 +257,8 @@ impl Runtime {
         input: &str,
         transport: &dyn crate::http::Transport,
     ) -> Vec<Event> {
-        let mut events = turn::Turn::new(self, session, globals, transport)
-            .run(input)
-            .await;
-        self.finish(&session.redactor, &mut events);
-        events
+        self.turn_inner(session, globals, input, transport, None)
+            .await
     }
 
     /// [`Runtime::turn`], also marking in `visited` every block the turn enters (indexed like
@@ -237,10 +271,42 @@ impl Runtime {
         transport: &dyn crate::http::Transport,
         visited: &mut [bool],
     ) -> Vec<Event> {
-        let mut events = turn::Turn::new(self, session, globals, transport)
-            .covering(visited)
-            .run(input)
-            .await;
+        self.turn_inner(session, globals, input, transport, Some(visited))
+            .await
+    }
+
+    async fn turn_inner(
+        &self,
+        session: &mut Session,
+        globals: &mut Globals,
+        input: &str,
+        transport: &dyn crate::http::Transport,
+        visited: Option<&mut [bool]>,
+    ) -> Vec<Event> {
+        // Cheap: values are shared, only the maps are copied.
+        let before = (session.clone(), globals.clone());
+        let mut turn = turn::Turn::new(self, session, globals, transport);
+        if let Some(visited) = visited {
+            turn = turn.covering(visited);
+        }
+        let mut events = turn.run(input).await;
+        if let Some(why) = oversized(session, globals) {
+            // What a session may hold is bounded (§9): the turn is undone.
+            (*session, *globals) = before;
+            events.pop();
+            events.push(Event::Error {
+                message: format!(
+                    "{why} would take more than {} MiB; the turn was undone",
+                    crate::value::MAX_VALUE_BYTES >> 20
+                ),
+                at: None,
+            });
+            events.push(if session.is_waiting() {
+                Event::Wait
+            } else {
+                Event::End
+            });
+        }
         self.finish(&session.redactor, &mut events);
         events
     }

@@ -81,6 +81,11 @@ pub(super) struct Turn<'r> {
     env: Env<'r>,
     events: Vec<Event>,
     steps: u64,
+    /// `http` requests and messages sent so far this turn.
+    requests: u32,
+    messages: u32,
+    /// When the turn must be over (`--max-turn-time`).
+    deadline: std::time::Instant,
     /// Blocks entered, by index (`scenarist test --coverage`); `None` costs one branch per block.
     visited: Option<&'r mut [bool]>,
 }
@@ -121,6 +126,9 @@ impl<'r> Turn<'r> {
             },
             events: Vec::new(),
             steps: 0,
+            requests: 0,
+            messages: 0,
+            deadline: std::time::Instant::now() + rt.options.max_turn_time,
             visited: None,
         }
     }
@@ -353,7 +361,17 @@ impl<'r> Turn<'r> {
             else {
                 return;
             };
-            let outcome = self.http(block, h, *on_error, *request).await;
+            // The request gets what is left of the turn's time, at most.
+            let mut request = *request;
+            let left = self
+                .deadline
+                .saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                self.fail_at(block, h.url.span, self.too_long());
+                return;
+            }
+            request.timeout = request.timeout.min(left);
+            let outcome = self.http(block, h, *on_error, request).await;
             stop = self.execute(block, pc, Some(outcome));
         }
     }
@@ -379,6 +397,11 @@ impl<'r> Turn<'r> {
                 Some(outcome) => outcome,
                 None => {
                     self.steps += 1;
+                    // The clock is read every 1024 statements: cheap, and soon enough.
+                    if self.steps.is_multiple_of(1024) && std::time::Instant::now() >= self.deadline {
+                        self.fail_at(block, op.span, self.too_long());
+                        return Stop::Done;
+                    }
                     if self.steps > max_steps {
                         let name = rt.code.blocks[block.index()].name.clone();
                         let message = format!(
@@ -458,6 +481,19 @@ impl<'r> Turn<'r> {
         }
     }
 
+    fn too_long(&self) -> String {
+        let limit = self.rt.options.max_turn_time;
+        format!(
+            "the turn took longer than {} (raise the limit with --max-turn-time if this is \
+             intended)",
+            if limit.subsec_millis() == 0 {
+                format!("{}s", limit.as_secs())
+            } else {
+                format!("{}ms", limit.as_millis())
+            }
+        )
+    }
+
     fn enter(&mut self, block: BlockId) {
         self.env.at = Some((&self.rt.program, block));
         if let Some(seen) = self
@@ -509,6 +545,14 @@ impl<'r> Turn<'r> {
     fn step_rest(&mut self, block: BlockId, instr: &Instr) -> Eval<Next> {
         Ok(match instr {
             Instr::Say { text, buttons } => {
+                self.messages += 1;
+                let max = self.rt.options.max_messages;
+                if self.messages > max {
+                    return fail(
+                        text.span,
+                        format!("the turn sent more than {max} messages; it was stopped"),
+                    );
+                }
                 let text = self.env.render(text)?;
                 let mut shown = Vec::with_capacity(buttons.len());
                 let mut saved = Vec::new();
@@ -591,7 +635,17 @@ impl<'r> Turn<'r> {
                     None => Next::Goto(*otherwise),
                 }
             }
-            Instr::Http(h, _) => Next::Http(Box::new(self.env.http_request(h)?)),
+            Instr::Http(h, _) => {
+                self.requests += 1;
+                let max = self.rt.options.max_requests;
+                if self.requests > max {
+                    return fail(
+                        h.url.span,
+                        format!("the turn sent more than {max} HTTP requests; it was stopped"),
+                    );
+                }
+                Next::Http(Box::new(self.env.http_request(h)?))
+            }
             Instr::Notify(t) => {
                 let text = self.env.render(t)?;
                 self.emit(block, Event::Notify { text });

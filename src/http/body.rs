@@ -20,6 +20,10 @@ pub fn form(value: &Value) -> Result<Body, String> {
             value.type_name()
         ));
     };
+    // Measured first: a Dictionary sharing one big value many times fails at once.
+    value
+        .measure(crate::value::MAX_DEPTH, MAX_BODY_BYTES)
+        .map_err(too_large)?;
     let mut out = form_urlencoded::Serializer::new(String::new());
     for (key, v) in map.iter() {
         match v {
@@ -33,15 +37,36 @@ pub fn form(value: &Value) -> Result<Body, String> {
             }
         }
     }
+    let bytes = out.finish().into_bytes();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(body_too_large());
+    }
     Ok(Body {
-        bytes: out.finish().into_bytes(),
+        bytes,
         default_type: Some("application/x-www-form-urlencoded"),
     })
 }
 
+/// The largest request body (§8.3): 10 MiB.
+pub const MAX_BODY_BYTES: usize = crate::value::MAX_VALUE_BYTES;
+
+fn body_too_large() -> String {
+    format!(
+        "the request body would be larger than {} MiB; nothing was sent",
+        MAX_BODY_BYTES >> 20
+    )
+}
+
+fn too_large(e: crate::value::ValueError) -> String {
+    match e {
+        crate::value::ValueError::TooLarge(_) => body_too_large(),
+        other => other.to_string(),
+    }
+}
+
 /// `json EXPR`: always valid JSON, whatever the strings hold; numbers stay exact.
 pub fn json(value: &Value) -> Result<Body, String> {
-    let text = value.to_json_string().map_err(|e| e.to_string())?;
+    let text = value.to_json_string().map_err(too_large)?;
     Ok(Body {
         bytes: text.into_bytes(),
         default_type: Some("application/json"),
@@ -49,11 +74,14 @@ pub fn json(value: &Value) -> Result<Body, String> {
 }
 
 /// `text TEMPLATE`: sent as it is, with no Content-Type added.
-pub fn text(rendered: &str) -> Body {
-    Body {
+pub fn text(rendered: &str) -> Result<Body, String> {
+    if rendered.len() > MAX_BODY_BYTES {
+        return Err(body_too_large());
+    }
+    Ok(Body {
         bytes: rendered.as_bytes().to_vec(),
         default_type: None,
-    }
+    })
 }
 
 /// A header value the scenario rendered: refused if it would contain a line break (header
@@ -190,7 +218,7 @@ mod tests {
     }
 
     fn text_body_type() -> Option<&'static str> {
-        text("raw").default_type
+        text("raw").ok().and_then(|b| b.default_type)
     }
 
     #[test]

@@ -176,7 +176,7 @@ fn extract_kind_named(name: &str) -> Option<ExtractKind> {
 }
 
 /// `250ms`, `30s`, `5m`, `2h`, `1d` → milliseconds; `None` for a bad number or unit.
-fn duration_ms(text: &str) -> Option<u64> {
+pub fn duration_ms(text: &str) -> Option<u64> {
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());

@@ -10,6 +10,7 @@ mod parser;
 mod span;
 mod template;
 
+pub use lower::duration_ms;
 pub use span::Span;
 
 use crate::diagnostic::{Diagnostic, FileId};

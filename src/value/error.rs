@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use super::{Number, Value, MAX_DEPTH, MAX_LEN, MAX_STRING_BYTES};
+use super::{Number, Value, MAX_DEPTH, MAX_LEN, MAX_STRING_BYTES, MAX_VALUE_BYTES};
 
 /// Why a value operation failed.
 ///
@@ -70,6 +70,8 @@ pub enum Limit {
     Dict,
     /// More than [`MAX_STRING_BYTES`] bytes of text.
     String,
+    /// More than [`MAX_VALUE_BYTES`] bytes as JSON.
+    Value,
 }
 
 impl fmt::Display for Limit {
@@ -81,6 +83,11 @@ impl fmt::Display for Limit {
                 f,
                 "a string may be at most {} MiB long",
                 MAX_STRING_BYTES >> 20
+            ),
+            Limit::Value => write!(
+                f,
+                "a value may take at most {} MiB as JSON",
+                MAX_VALUE_BYTES >> 20
             ),
         }
     }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use serde::de::{Deserialize, Deserializer};
 use serde::ser::{Error as _, Serialize, SerializeMap, SerializeSeq, Serializer};
 
-use super::{Number, Value, ValueError, MAX_DEPTH};
+use super::{Number, Value, ValueError, MAX_DEPTH, MAX_VALUE_BYTES};
 
 impl Value {
     /// Converts a parsed JSON document.
@@ -50,8 +50,16 @@ impl Value {
     }
 
     /// Parses JSON text (an API response body, `json_parse(s)`).
+    /// JSON nested deeper than [`MAX_DEPTH`] is refused like invalid JSON (§9: it is kept as
+    /// text, with a warning).
     pub fn parse_json(text: &str) -> Result<Value, serde_json::Error> {
-        serde_json::from_str::<serde_json::Value>(text).map(Value::from_json_owned)
+        let value = serde_json::from_str::<serde_json::Value>(text).map(Value::from_json_owned)?;
+        if value.nesting_exceeds(MAX_DEPTH) {
+            return Err(serde::de::Error::custom(format!(
+                "nested more than {MAX_DEPTH} levels deep"
+            )));
+        }
+        Ok(value)
     }
 
     /// The JSON document for this value; fails only past [`MAX_DEPTH`] levels of nesting.
@@ -59,8 +67,11 @@ impl Value {
         to_json_at(self, 0)
     }
 
-    /// Compact JSON text (`json(v)`, request bodies); fails only past [`MAX_DEPTH`] levels.
+    /// Compact JSON text (`json(v)`, request bodies); fails past [`MAX_DEPTH`] levels or
+    /// [`MAX_VALUE_BYTES`] (measured first, so a value that shares one big part many times
+    /// fails at once instead of filling the memory).
     pub fn to_json_string(&self) -> Result<String, ValueError> {
+        self.measure(MAX_DEPTH, MAX_VALUE_BYTES)?;
         serde_json::to_string(&Bounded::new(self, OnTooDeep::Fail)).map_err(|_| ValueError::TooDeep)
     }
 }
@@ -109,6 +120,11 @@ fn number_to_json(n: &Number) -> serde_json::Number {
 /// [`MAX_DEPTH`] show as `"…"`: display must not fail, and this depth only comes from a runaway
 /// loop.
 pub(super) fn write_compact(value: &Value, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+    // Display must not fail, nor write without end: past the size bound it shows `"…"` (a
+    // template checks the size first and reports it).
+    if value.shown_size(MAX_VALUE_BYTES).is_err() {
+        return f.write_str("\"…\"");
+    }
     match serde_json::to_string(&Bounded::new(value, OnTooDeep::Ellipsis)) {
         Ok(text) => f.write_str(&text),
         Err(_) => f.write_str("\"…\""),

@@ -35,10 +35,14 @@ pub const MAX_LEN: usize = 100_000;
 /// Most bytes a String may have once an expression builds it (§6): 10 MiB.
 pub const MAX_STRING_BYTES: usize = 10 * 1024 * 1024;
 
-/// Deepest nesting of Lists and Dictionaries that JSON output and the recursive operations
-/// accept: what serde_json reads back by default (it stops at 128 levels), so a saved session
-/// always loads again.
-pub const MAX_DEPTH: usize = 127;
+/// Deepest nesting of Lists and Dictionaries, for everything the interpreter builds, reads
+/// (JSON) or writes (§9): well below what serde_json reads back (128 levels), so whatever can
+/// be saved, with the session around it, loads again.
+pub const MAX_DEPTH: usize = 100;
+
+/// Most bytes a value stored in a variable, a request body, and a whole session may take as
+/// JSON (§9): 10 MiB.
+pub const MAX_VALUE_BYTES: usize = 10 << 20;
 
 /// A value of the scenario language.
 ///
@@ -118,27 +122,49 @@ impl Value {
     }
 
     /// Whether Lists and Dictionaries nest more than `limit` levels deep here. Stops as soon
-    /// as it knows, and looks only at containers.
+    /// as it knows, and looks only at containers; a container shared many times (`[%l%, %l%]`
+    /// in a loop) is looked at once, so the time is linear in the distinct containers.
     #[inline]
     pub fn nesting_exceeds(&self, limit: usize) -> bool {
         // Scalars, the common case of every `set`, answer without a call.
         match self {
-            Value::List(_) | Value::Dict(_) => self.container_nesting_exceeds(limit),
+            Value::List(_) | Value::Dict(_) => {
+                matches!(self.measure(limit, usize::MAX), Err(ValueError::TooDeep))
+            }
             _ => false,
         }
     }
 
-    fn container_nesting_exceeds(&self, limit: usize) -> bool {
-        let children: Box<dyn Iterator<Item = &Value>> = match self {
-            Value::List(items) => Box::new(items.iter()),
-            Value::Dict(map) => Box::new(map.values()),
-            _ => return false,
-        };
-        if limit == 0 {
-            return true;
+    /// The size of the value as compact JSON (strings counted without escapes), checking on the
+    /// way that containers nest at most `max_depth` levels and that the size stays within
+    /// `max_bytes`. Linear in the distinct containers: one shared many times is measured once.
+    pub fn measure(&self, max_depth: usize, max_bytes: usize) -> Result<usize, ValueError> {
+        self.measure_with(max_depth, max_bytes, false)
+    }
+
+    /// [`Value::measure`] of the value as `Display` shows it: containers past [`MAX_DEPTH`]
+    /// count as `"…"` instead of failing.
+    pub fn shown_size(&self, max_bytes: usize) -> Result<usize, ValueError> {
+        self.measure_with(MAX_DEPTH, max_bytes, true)
+    }
+
+    fn measure_with(
+        &self,
+        max_depth: usize,
+        max_bytes: usize,
+        clip: bool,
+    ) -> Result<usize, ValueError> {
+        match self {
+            Value::List(_) | Value::Dict(_) => Measure {
+                memo: rustc_hash::FxHashMap::default(),
+                max_depth,
+                max_bytes,
+                clip,
+            }
+            .walk(self, 0)
+            .map(|(bytes, _)| bytes),
+            scalar => Ok(scalar_bytes(scalar)),
         }
-        let mut children = children;
-        children.any(|c| c.nesting_exceeds(limit - 1))
     }
 
     pub fn is_null(&self) -> bool {
@@ -211,6 +237,92 @@ impl fmt::Display for Value {
             Value::String(s) => f.write_str(s),
             Value::List(_) | Value::Dict(_) => json::write_compact(self, f),
         }
+    }
+}
+
+/// JSON bytes of a scalar: strings without escapes, numbers as shown.
+fn scalar_bytes(v: &Value) -> usize {
+    match v {
+        Value::Null => 4,
+        Value::Bool(true) => 4,
+        Value::Bool(false) => 5,
+        Value::Number(Number::Int(i)) => {
+            i.unsigned_abs().checked_ilog10().unwrap_or(0) as usize + 2
+        }
+        Value::Number(n) => n.to_string().len(),
+        Value::String(s) => s.len() + 2,
+        Value::List(_) | Value::Dict(_) => 0,
+    }
+}
+
+/// One [`Value::measure`]: sizes and heights of the shared containers seen so far.
+struct Measure {
+    memo: rustc_hash::FxHashMap<usize, (usize, usize)>,
+    max_depth: usize,
+    max_bytes: usize,
+    /// Past `max_depth` a container counts as `"…"` rather than failing.
+    clip: bool,
+}
+
+impl Measure {
+    /// (bytes, height) of a value found `depth` containers down.
+    fn walk(&mut self, v: &Value, depth: usize) -> Result<(usize, usize), ValueError> {
+        let (key, shared) = match v {
+            Value::List(l) => (
+                Arc::as_ptr(l) as *const () as usize,
+                Arc::strong_count(l) > 1,
+            ),
+            Value::Dict(d) => (
+                Arc::as_ptr(d) as *const () as usize,
+                Arc::strong_count(d) > 1,
+            ),
+            scalar => return Ok((scalar_bytes(scalar), 0)),
+        };
+        if depth >= self.max_depth {
+            if self.clip {
+                // Reaches the limit: the containers above are not memoized (their size
+                // depends on how deep they are met).
+                return Ok((5, self.max_depth));
+            }
+            return Err(ValueError::TooDeep);
+        }
+        if shared {
+            if let Some(&(bytes, height)) = self.memo.get(&key) {
+                if depth + height > self.max_depth && !self.clip {
+                    return Err(ValueError::TooDeep);
+                }
+                return Ok((bytes, height));
+            }
+        }
+        let mut bytes = 2usize;
+        let mut height = 0;
+        let mut add = |this: &mut Measure, extra: usize, child: &Value| {
+            let (b, h) = this.walk(child, depth + 1)?;
+            bytes = bytes.saturating_add(b + extra);
+            height = height.max(h);
+            if bytes > this.max_bytes {
+                return Err(ValueError::TooLarge(Limit::Value));
+            }
+            Ok(())
+        };
+        match v {
+            Value::List(items) => {
+                for item in items.iter() {
+                    add(self, 1, item)?;
+                }
+            }
+            Value::Dict(map) => {
+                for (k, item) in map.iter() {
+                    add(self, k.len() + 4, item)?;
+                }
+            }
+            _ => {}
+        }
+        let result = (bytes, height + 1);
+        if shared && !(self.clip && depth + height + 1 >= self.max_depth) {
+            self.memo.insert(key, result);
+        }
+        Ok(result)
     }
 }
 

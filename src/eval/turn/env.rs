@@ -105,6 +105,17 @@ impl Env<'_> {
         Some(value)
     }
 
+    /// A value as text (§5), refusing a List or Dictionary whose text would pass the string
+    /// bound — measured before anything is written.
+    pub(super) fn text<'v>(&self, v: &'v Value, span: Span) -> Eval<std::borrow::Cow<'v, str>> {
+        if matches!(v, Value::List(_) | Value::Dict(_))
+            && v.shown_size(crate::value::MAX_STRING_BYTES).is_err()
+        {
+            return value_error(span, ValueError::TooLarge(crate::value::Limit::String));
+        }
+        Ok(v.render())
+    }
+
     /// Renders a template: holes are filled in as text, never substituted again.
     pub(super) fn render(&mut self, t: &Template) -> Eval<String> {
         if let [TemplatePart::Text(text)] = t.parts.as_slice() {
@@ -116,12 +127,12 @@ impl Env<'_> {
                 TemplatePart::Text(text) => out.push_str(text),
                 TemplatePart::Var(path) => {
                     if let Some(v) = self.path(path) {
-                        out.push_str(&v.render());
+                        out.push_str(&self.text(&v, path.span)?);
                     }
                 }
                 TemplatePart::Expr(e) => {
                     let v = self.eval(e)?;
-                    out.push_str(&v.render());
+                    out.push_str(&self.text(&v, e.span)?);
                 }
             }
             if out.len() > crate::value::MAX_STRING_BYTES {
@@ -454,12 +465,15 @@ impl Env<'_> {
     /// `set TARGET OP= value`: missing dictionaries along the path are created.
     pub(super) fn assign(&mut self, target: &LValue, op: AssignOp, value: Value) -> Eval<()> {
         let name = target.var.root.name.as_str();
-        // A runaway `set %x% = [%x%]` must stop here, not when the value is finally dropped
-        // (recursively) or saved (JSON has a nesting limit).
+        // A runaway `set %x% = [%x%]` or `set %l% = [%l%, %l%]` must stop here, not when the
+        // value is finally dropped (recursively), shown or saved: depth and size are checked
+        // in time linear in the value's distinct parts.
         let depth_left =
             crate::value::MAX_DEPTH.saturating_sub(target.var.path.len() + target.index.len());
-        if value.nesting_exceeds(depth_left) {
-            return value_error(target.span, ValueError::TooDeep);
+        if matches!(value, Value::List(_) | Value::Dict(_)) {
+            if let Err(e) = value.measure(depth_left, crate::value::MAX_VALUE_BYTES) {
+                return value_error(target.span, e);
+            }
         }
         let slot_index = self.slot_index(&target.var);
         if let Some(i) = slot_index {

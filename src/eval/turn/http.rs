@@ -18,29 +18,42 @@ impl Env<'_> {
     /// runtime error and nothing is sent.
     pub(super) fn http_request(&mut self, h: &ast::Http) -> Eval<Request> {
         let mut pieces = Vec::with_capacity(h.url.parts.len());
+        let mut length = 0;
         for part in &h.url.parts {
-            pieces.push(match part {
+            let piece = match part {
                 TemplatePart::Text(t) => Piece::Literal(t.clone()),
-                TemplatePart::Var(p) => Piece::Value(
-                    self.path(p)
-                        .map(|v| v.render().into_owned())
-                        .unwrap_or_default(),
-                ),
-                TemplatePart::Expr(e) => Piece::Value(self.eval(e)?.render().into_owned()),
-            });
+                TemplatePart::Var(p) => match self.path(p) {
+                    Some(v) => Piece::Value(self.text(&v, p.span)?.into_owned()),
+                    None => Piece::Value(String::new()),
+                },
+                TemplatePart::Expr(e) => {
+                    let v = self.eval(e)?;
+                    Piece::Value(self.text(&v, e.span)?.into_owned())
+                }
+            };
+            length += match &piece {
+                Piece::Literal(t) | Piece::Value(t) => t.len(),
+            };
+            pieces.push(piece);
         }
         let mut query = Vec::with_capacity(h.query.len());
         for q in &h.query {
-            match self.eval(&q.value)? {
+            let value = self.eval(&q.value)?;
+            let items = match &value {
                 // Like `form`: a List repeats the parameter.
-                Value::List(items) => {
-                    query.extend(
-                        items
-                            .iter()
-                            .map(|v| (q.name.clone(), v.render().into_owned())),
+                Value::List(items) => items.as_slice(),
+                v => std::slice::from_ref(v),
+            };
+            for v in items {
+                let text = self.text(v, q.value.span)?.into_owned();
+                length += q.name.len() + text.len();
+                if length > body::MAX_BODY_BYTES {
+                    return fail(
+                        q.value.span,
+                        "the URL would be longer than 10 MiB; nothing was sent",
                     );
                 }
-                v => query.push((q.name.clone(), v.render().into_owned())),
+                query.push((q.name.clone(), text));
             }
         }
         let url = match http::url::build(&pieces, &query) {
@@ -61,7 +74,7 @@ impl Env<'_> {
                 let rendered = match kind {
                     HttpBody::Form(e) => body::form(&self.eval(e)?),
                     HttpBody::Json(e) => body::json(&self.eval(e)?),
-                    HttpBody::Text(t) => Ok(body::text(&self.render(t)?)),
+                    HttpBody::Text(t) => body::text(&self.render(t)?),
                 };
                 let rendered = match rendered {
                     Ok(b) => b,
