@@ -53,6 +53,8 @@ codes! {
     Syntax = "syntax", Error;
     /// Brackets or operators nested beyond what the parser accepts.
     TooDeep = "too-deep", Error;
+    /// A top-level item (block) too long to parse.
+    TooLarge = "too-large", Error;
     /// A backslash escape that does not exist.
     InvalidEscape = "invalid-escape", Error;
     /// A number literal that is not a number.
@@ -179,33 +181,77 @@ impl Diagnostic {
     }
 }
 
-/// Many diagnostics at once, kept in the order they were found.
+/// Most diagnostics kept: past this many, they are only counted ("and N more"), so a file of
+/// errors costs bounded memory and output.
+pub const MAX_DIAGNOSTICS: usize = 1000;
+
+/// How many diagnostics were found past [`MAX_DIAGNOSTICS`] and not kept.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Omitted {
+    pub errors: usize,
+    pub warnings: usize,
+}
+
+impl Omitted {
+    pub fn total(&self) -> usize {
+        self.errors + self.warnings
+    }
+}
+
+/// Many diagnostics at once, kept in the order they were found: the first
+/// [`MAX_DIAGNOSTICS`], and a count of the rest.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Diagnostics(pub Vec<Diagnostic>);
+pub struct Diagnostics(pub Vec<Diagnostic>, pub Omitted);
+
+impl From<Vec<Diagnostic>> for Diagnostics {
+    fn from(list: Vec<Diagnostic>) -> Diagnostics {
+        let mut d = Diagnostics::default();
+        d.extend(list);
+        d
+    }
+}
 
 impl Diagnostics {
     pub fn push(&mut self, d: Diagnostic) {
-        self.0.push(d);
+        if self.0.len() < MAX_DIAGNOSTICS {
+            self.0.push(d);
+        } else if d.is_error() {
+            self.1.errors += 1;
+        } else {
+            self.1.warnings += 1;
+        }
     }
 
     pub fn extend(&mut self, other: impl IntoIterator<Item = Diagnostic>) {
-        self.0.extend(other);
+        for d in other {
+            self.push(d);
+        }
+    }
+
+    /// Counts errors found but not kept (a parser that stopped collecting).
+    pub fn omit_errors(&mut self, n: usize) {
+        self.1.errors += n;
+    }
+
+    /// Those found past the limit and not kept.
+    pub fn omitted(&self) -> Omitted {
+        self.1
     }
 
     pub fn has_errors(&self) -> bool {
-        self.0.iter().any(Diagnostic::is_error)
+        self.1.errors > 0 || self.0.iter().any(Diagnostic::is_error)
     }
 
     pub fn error_count(&self) -> usize {
-        self.0.iter().filter(|d| d.is_error()).count()
+        self.0.iter().filter(|d| d.is_error()).count() + self.1.errors
     }
 
     pub fn warning_count(&self) -> usize {
-        self.0.len() - self.error_count()
+        self.0.len() - self.0.iter().filter(|d| d.is_error()).count() + self.1.warnings
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.0.is_empty() && self.1.total() == 0
     }
 
     pub fn iter(&self) -> std::slice::Iter<'_, Diagnostic> {

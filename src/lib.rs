@@ -53,6 +53,7 @@ pub fn analyze(sources: &Sources) -> (Program, Diagnostics) {
             );
         }
         diagnostics.extend(found);
+        diagnostics.omit_errors(ast.omitted_errors);
         files.push(ast);
     }
     let syntax_failed = diagnostics.has_errors();

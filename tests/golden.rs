@@ -743,6 +743,7 @@ mod mutations {
             jobs: 1,
             bless,
             coverage: true,
+            max_response_bytes: scenarist::http::DEFAULT_MAX_RESPONSE_BYTES,
         };
         let run = testing::run(&config, &|s| scenarist::compile(s));
         run.files.into_iter().map(|f| f.outcome).collect()

@@ -462,3 +462,72 @@ block a {
         "{text}"
     );
 }
+
+#[test]
+fn test_stubs_obey_the_response_size_cap() {
+    let d = dir("stub-cap");
+    bot(
+        &d,
+        "on start goto a\nblock a {\n  http GET \"https://api.example.com/big\" { on error goto failed }\n  say \"got it\"\n}\nblock failed {\n  say \"failed: %error%\"\n}\n",
+    );
+    let t = d.join("big.test");
+    let body = "x".repeat(2000);
+    std::fs::write(
+        &t,
+        format!("bot bot.scn\n\n> hi\nhttp GET https://api.example.com/big\n→ 200\n  | {body}\n< failed: the response body is larger than 1000 bytes (--max-response-bytes)\n"),
+    )
+    .expect("test");
+    let shown = t.display().to_string();
+    let o = scenarist(&["test", &shown, "--max-response-bytes", "1000"], b"");
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    // With the default cap (10 MiB) the same stub is served.
+    let o = scenarist(&["test", &shown], b"");
+    assert_eq!(o.status.code(), Some(1), "{}", out(&o));
+}
+
+#[test]
+fn check_keeps_1000_diagnostics_and_counts_the_rest() {
+    let d = dir("many-errors");
+    let mut text = String::from("on start goto b0\n");
+    for i in 0..1500 {
+        text.push_str(&format!("block b{i} {{\n  goto nowhere_{i}\n}}\n"));
+    }
+    let b = bot(&d, &text);
+    let o = scenarist(&["check", &b, "--format", "json"], b"");
+    assert_eq!(o.status.code(), Some(1));
+    let list: serde_json::Value = serde_json::from_slice(&o.stdout).expect("JSON");
+    let list = list.as_array().expect("array");
+    assert_eq!(list.len(), 1001);
+    let last = &list[1000];
+    assert_eq!(last["code"], "scn::more-diagnostics");
+    assert_eq!(last["omitted_errors"], 500);
+    let o = scenarist(&["check", &b], b"");
+    let all = out(&o) + &err(&o);
+    assert!(
+        all.contains("… and 500 more diagnostics, not listed"),
+        "{}",
+        &all[all.len() - 300..]
+    );
+    assert!(all.contains("1500 errors"), "{}", &all[all.len() - 300..]);
+}
+
+#[test]
+fn a_block_over_1_mib_is_refused_before_parsing() {
+    let d = dir("huge-block");
+    let chain = vec!["1"; 600_000].join(" + ");
+    let b = bot(&d, &format!("on start goto a\nblock a {{\n  set %x% = {chain}\n}}\nblock b {{\n  goto nowhere\n}}\n"));
+    let o = scenarist(&["check", &b, "--format", "json"], b"");
+    assert_eq!(o.status.code(), Some(1));
+    let text = out(&o);
+    assert!(
+        text.contains("scn::too-large"),
+        "{}",
+        &text[..text.len().min(500)]
+    );
+    // The rest of the file is still checked.
+    assert!(
+        text.contains("scn::unknown-block"),
+        "{}",
+        &text[..text.len().min(800)]
+    );
+}

@@ -1048,3 +1048,30 @@ fn an_on_error_retry_loop_is_stopped_by_the_turn_time() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn many_response_headers_are_read_and_too_many_are_named() {
+    let server = Server::start(|r| {
+        let n = if r.target == "/many" { 150 } else { 1100 };
+        let names: Vec<(String, String)> =
+            (0..n).map(|i| (format!("X-H{i}"), i.to_string())).collect();
+        let refs: Vec<(&str, &str)> = names
+            .iter()
+            .map(|(a, b)| (a.as_str(), b.as_str()))
+            .collect();
+        Reply::Raw(response(200, &refs, b"ok"))
+    });
+    let lines = bot(r#"
+  http GET "%base%/many" { on error goto failed }
+  say "got {{ len(%headers%) }} %headers.x-h149%"
+  http GET "%base%/too-many" { on error goto failed }"#)
+    .on(&server)
+    .lines();
+    assert_eq!(lines[1], "say got 151 149", "{lines:?}");
+    assert!(
+        lines[3].starts_with(
+            "say failed: the response's headers are too large (more than 1000 headers"
+        ),
+        "{lines:?}"
+    );
+}

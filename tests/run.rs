@@ -577,3 +577,13 @@ fn a_turn_is_bounded_in_wall_time() {
         "{out:?}"
     );
 }
+
+#[test]
+fn like_in_a_match_arm_applies_to_every_pattern() {
+    let mut c = bot("on start goto a\nblock a {\n  wait\n  match %message% {\n    like \"cancel\", \"stop it\" => say \"cancelled\"\n    else => say \"kept\"\n  }\n  goto a\n}\n");
+    c.send("hi");
+    assert_eq!(c.send("Stop  it!")[0], "say cancelled");
+    assert_eq!(c.send("stop itt")[0], "say cancelled");
+    assert_eq!(c.send("Cancell")[0], "say cancelled");
+    assert_eq!(c.send("go on")[0], "say kept");
+}

@@ -48,7 +48,7 @@ pub fn run(args: FmtArgs) -> u8 {
                 }
             }
             Err(FmtError::Syntax(diags)) => {
-                let mut diags = Diagnostics(diags);
+                let mut diags = Diagnostics::from(diags);
                 for d in &mut diags.0 {
                     d.file = id;
                 }

@@ -23,6 +23,11 @@ pub struct TestArgs {
     #[arg(long)]
     bless: bool,
 
+    /// Largest stubbed response body accepted, in bytes, as `run` does for real ones; a
+    /// larger one is a transport failure.
+    #[arg(long, value_name = "N", default_value_t = crate::http::DEFAULT_MAX_RESPONSE_BYTES)]
+    max_response_bytes: u64,
+
     /// Test files run in parallel (default: the number of CPUs).
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1024))]
     jobs: Option<u32>,
@@ -59,6 +64,7 @@ pub fn run(args: TestArgs) -> u8 {
         jobs,
         bless: args.bless,
         coverage: args.coverage,
+        max_response_bytes: args.max_response_bytes,
     };
     let run = testing::run(&config, &|sources| super::compile_with_big_stack(sources));
 

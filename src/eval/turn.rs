@@ -398,7 +398,8 @@ impl<'r> Turn<'r> {
                 None => {
                     self.steps += 1;
                     // The clock is read every 1024 statements: cheap, and soon enough.
-                    if self.steps.is_multiple_of(1024) && std::time::Instant::now() >= self.deadline {
+                    if self.steps.is_multiple_of(1024) && std::time::Instant::now() >= self.deadline
+                    {
                         self.fail_at(block, op.span, self.too_long());
                         return Stop::Done;
                     }

@@ -54,6 +54,9 @@ impl std::fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
+/// Most headers a response may have.
+const MAX_RESPONSE_HEADERS: usize = 1000;
+
 /// How the resolver's failures begin (see `describe`).
 const UNRESOLVED: &str = "cannot resolve ";
 const REFUSED: &str = super::policy::REFUSED;
@@ -97,6 +100,8 @@ impl Client {
                 // must not.
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
+                // hyper's default of 100 is below what real APIs and CDNs send.
+                .http1_max_headers(MAX_RESPONSE_HEADERS)
                 .dns_resolver(Arc::new(PolicyResolver {
                     policy: Arc::clone(&self.policy),
                 }))
@@ -196,11 +201,7 @@ impl Client {
         mut response: reqwest::Response,
     ) -> Result<Response, Failure> {
         let cap = self.limits.max_response_bytes;
-        let too_large = || {
-            Failure(format!(
-                "the response body is larger than {cap} bytes (--max-response-bytes)"
-            ))
-        };
+        let too_large = || Failure(super::too_large(cap));
         if response.content_length().is_some_and(|n| n > cap) {
             return Err(too_large());
         }
@@ -282,6 +283,12 @@ fn describe(error: &reqwest::Error) -> String {
     // The resolver's own words (they reach us re-boxed by hyper, so `downcast_ref` misses them).
     if detail.starts_with(REFUSED) || detail.starts_with(UNRESOLVED) {
         return detail;
+    }
+    if detail.contains("message head is too large") {
+        return format!(
+            "the response's headers are too large (more than {MAX_RESPONSE_HEADERS} headers, \
+             or too many bytes)"
+        );
     }
     let what = if error.is_connect() && detail.to_ascii_lowercase().contains("tls") {
         "TLS handshake failed"

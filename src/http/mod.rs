@@ -23,6 +23,11 @@ pub const DEFAULT_REDIRECTS: u32 = 10;
 /// The default response size cap (`--max-response-bytes`).
 pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 10 << 20;
 
+/// The transport failure of a response body over the cap (real or stubbed alike).
+pub fn too_large(cap: u64) -> String {
+    format!("the response body is larger than {cap} bytes (--max-response-bytes)")
+}
+
 /// `User-Agent` of every request whose scenario sets none.
 pub const USER_AGENT: &str = concat!("scenarist/", env!("CARGO_PKG_VERSION"));
 

@@ -17,7 +17,7 @@ use crate::syntax::Span;
 pub const WIDTH: usize = 100;
 
 /// At most this many diagnostics are rendered for people; the JSON form has them all.
-pub const MAX_RENDERED: usize = 1000;
+pub const MAX_RENDERED: usize = crate::diagnostic::MAX_DIAGNOSTICS;
 
 /// A file's text with its line index, so that showing a span costs time in proportion to the
 /// lines shown, not to the size of the file (miette's own `str` source scans from the start).
@@ -109,17 +109,9 @@ pub fn render_human(sources: &Sources, diagnostics: &Diagnostics, color: bool) -
         })
         .collect();
     let mut out = String::new();
+    let rest = diagnostics.0.len().saturating_sub(MAX_RENDERED) + diagnostics.omitted().total();
     for (i, diagnostic) in diagnostics.iter().enumerate() {
         if i == MAX_RENDERED {
-            let rest = diagnostics.0.len() - MAX_RENDERED;
-            let noun = if rest == 1 {
-                "diagnostic"
-            } else {
-                "diagnostics"
-            };
-            out.push_str(&format!(
-                "\n… and {rest} more {noun} (`--format json` lists them all)\n"
-            ));
             break;
         }
         if i > 0 {
@@ -134,6 +126,9 @@ pub fn render_human(sources: &Sources, diagnostics: &Diagnostics, color: bool) -
             }
         }
         out.push_str(&rendered);
+    }
+    if rest > 0 {
+        out.push_str(&format!("\n{}\n", more_line(rest, diagnostics.omitted())));
     }
     out
 }
@@ -158,12 +153,40 @@ pub fn render_check(
 /// `code`, `message`, `file`, `line`, `column` (1-based; the column counts characters), then
 /// `end_line` and `end_column` (just past the span's end) and `help` when there is one.
 pub fn to_json(sources: &Sources, diagnostics: &Diagnostics) -> Value {
-    Value::Array(
-        diagnostics
-            .iter()
-            .map(|d| diagnostic_json(sources, d))
-            .collect(),
-    )
+    let mut list: Vec<Value> = diagnostics
+        .iter()
+        .map(|d| diagnostic_json(sources, d))
+        .collect();
+    let omitted = diagnostics.omitted();
+    if omitted.total() > 0 {
+        // Past the limit diagnostics are only counted; the last entry says how many.
+        list.push(json!({
+            "severity": "note",
+            "code": "scn::more-diagnostics",
+            "message": more_line(omitted.total(), omitted),
+            "omitted_errors": omitted.errors,
+            "omitted_warnings": omitted.warnings,
+        }));
+    }
+    Value::Array(list)
+}
+
+/// `… and 12 more diagnostics (10 errors, 2 warnings), not listed`.
+fn more_line(rest: usize, omitted: crate::diagnostic::Omitted) -> String {
+    let noun = if rest == 1 {
+        "diagnostic"
+    } else {
+        "diagnostics"
+    };
+    let counted = if omitted.total() > 0 {
+        format!(
+            "; only the first {} found are kept",
+            crate::diagnostic::MAX_DIAGNOSTICS
+        )
+    } else {
+        String::new()
+    };
+    format!("… and {rest} more {noun}, not listed{counted}")
 }
 
 /// [`to_json`], pretty-printed, with a final newline.
@@ -475,7 +498,7 @@ mod tests {
     fn one(text: &str, span: Span) -> (Sources, Diagnostics) {
         let sources = Sources::from_texts([("bot.scn", text)]);
         let d = Diagnostic::new(Code::UnknownBlock, 0, span, "no block `x`").with_label("here");
-        (sources, Diagnostics(vec![d]))
+        (sources, Diagnostics::from(vec![d]))
     }
 
     #[test]
@@ -491,7 +514,7 @@ mod tests {
         )
         .with_label("not a block of this scenario")
         .with_help("did you mean `greet`?");
-        let out = render_human(&sources, &Diagnostics(vec![d]), false);
+        let out = render_human(&sources, &Diagnostics::from(vec![d]), false);
         assert!(out.starts_with("scn::unknown-block\n"), "{out}");
         assert!(out.contains("× no block `gret`"), "{out}");
         assert!(out.contains("[bot.scn:2:8]"), "{out}");
@@ -504,10 +527,10 @@ mod tests {
     fn long_reports_stop_after_the_limit() {
         let text = "x\n".repeat(MAX_RENDERED + 5);
         let sources = Sources::from_texts([("bot.scn", text.as_str())]);
-        let all = (0..MAX_RENDERED + 5)
+        let all: Vec<Diagnostic> = (0..MAX_RENDERED + 5)
             .map(|i| Diagnostic::new(Code::Syntax, 0, Span::new(2 * i, 2 * i + 1), "bad"))
             .collect();
-        let out = render_human(&sources, &Diagnostics(all), false);
+        let out = render_human(&sources, &Diagnostics::from(all), false);
         assert_eq!(out.matches("× bad").count(), MAX_RENDERED);
         assert!(
             out.contains("… and 5 more diagnostics"),
@@ -567,7 +590,7 @@ mod tests {
         .with_label("declared again here")
         .with_related(0, Span::new(5, 8), "first declared here")
         .with_related(1, Span::new(5, 8), "also declared here");
-        let out = render_human(&sources, &Diagnostics(vec![d]), false);
+        let out = render_human(&sources, &Diagnostics::from(vec![d]), false);
         assert!(out.contains("first declared here"), "{out}");
         assert!(out.contains("also declared here"), "{out}");
         assert!(out.contains("[b.scn:1:6]"), "{out}");

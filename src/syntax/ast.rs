@@ -24,6 +24,8 @@ pub struct File {
     /// Where every string and regex literal is, in the order they were lowered (those inside
     /// `{{ }}` holes too): text that layout tools such as the formatter leave as written.
     pub literals: Vec<Span>,
+    /// Syntax errors found past [`crate::diagnostic::MAX_DIAGNOSTICS`] and only counted.
+    pub omitted_errors: usize,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -5,7 +5,8 @@
 use super::ast;
 use super::lower::Lower;
 use super::parser::{
-    broken_block_name, parse_item, prescan, resync, skip_lead, syntax_error, too_deep, Prescan,
+    broken_block_name, parse_item, prescan, resync, skip_lead, syntax_error, too_deep,
+    too_large_item, Prescan, MAX_ITEM_BYTES,
 };
 use crate::diagnostic::{Diagnostic, FileId};
 
@@ -128,9 +129,22 @@ fn parse_range(
     let mut lower = Lower::new(file, seen_item);
     let mut k = start;
     while k < stop {
+        lower.cap_diagnostics();
         k = skip_lead(text, k);
         if k >= text.len() {
             break;
+        }
+        let next_item = item_lines
+            .get(item_lines.partition_point(|&l| l <= k))
+            .copied()
+            .unwrap_or(text.len());
+        if next_item - k > MAX_ITEM_BYTES {
+            lower.diags.push(too_large_item(file, k, next_item - k));
+            if let Some(name) = broken_block_name(text, k) {
+                lower.file.broken_blocks.push(name);
+            }
+            k = next_item;
+            continue;
         }
         let limit = deep
             .get(deep.partition_point(|&p| p < k))

@@ -215,7 +215,19 @@ impl Lower {
         self.file.blocks.extend(f.blocks);
         self.file.broken_blocks.extend(f.broken_blocks);
         self.file.literals.extend(f.literals);
+        self.file.omitted_errors += f.omitted_errors;
         self.diags.extend(later.diags);
+        self.cap_diagnostics();
+    }
+
+    /// Keeps at most [`crate::diagnostic::MAX_DIAGNOSTICS`], counting the rest: a file of
+    /// errors must not cost memory per error.
+    pub fn cap_diagnostics(&mut self) {
+        let max = crate::diagnostic::MAX_DIAGNOSTICS;
+        if self.diags.len() > max {
+            self.file.omitted_errors += self.diags.len() - max;
+            self.diags.truncate(max);
+        }
     }
 
     fn span(&self, pair: &Pair<'_, Rule>) -> Span {
@@ -571,7 +583,21 @@ impl Lower {
                 otherwise = Some(body);
                 continue;
             }
-            let patterns = head.into_inner().filter_map(|p| self.pattern(p)).collect();
+            // `like "a", "b"` applies `like` to both (§7.2): after a `like`, the text
+            // patterns of the arm are compared by similarity too.
+            let mut like = false;
+            let patterns = head
+                .into_inner()
+                .filter_map(|p| self.pattern(p))
+                .map(|p| match p {
+                    Pattern::Like(_) => {
+                        like = true;
+                        p
+                    }
+                    Pattern::Text(t) if like => Pattern::Like(t),
+                    other => other,
+                })
+                .collect();
             arms.push(MatchArm {
                 patterns,
                 body,

@@ -115,6 +115,26 @@ pub(super) fn too_deep(file: FileId, at: usize) -> Diagnostic {
     .with_help("split the expression or the block into smaller pieces")
 }
 
+/// The largest top-level item (a block, a trigger…) the parser takes: parsing needs memory
+/// proportional to the text of one item, so a runaway one is refused up front.
+pub(super) const MAX_ITEM_BYTES: usize = 1 << 20;
+
+pub(super) fn too_large_item(file: FileId, at: usize, len: usize) -> Diagnostic {
+    let line_end = at + 1;
+    Diagnostic::new(
+        Code::TooLarge,
+        file,
+        Span::new(at, line_end),
+        format!(
+            "this item is {} KiB long; a block (or any top-level item) may be at most {} KiB",
+            len.div_ceil(1024),
+            MAX_ITEM_BYTES >> 10
+        ),
+    )
+    .with_label("starts here")
+    .with_help("split it into several blocks (`goto next_part`)")
+}
+
 /// What one lexing pass over a file finds before parsing.
 pub(super) struct Prescan {
     /// Where bracket nesting first exceeds [`MAX_NESTING`], once per excursion.

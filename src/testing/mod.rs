@@ -38,6 +38,8 @@ pub struct Config {
     pub jobs: usize,
     pub bless: bool,
     pub coverage: bool,
+    /// `--max-response-bytes`: stubs obey the same cap as real responses.
+    pub max_response_bytes: u64,
 }
 
 /// A bot the tests talk to.
@@ -457,7 +459,14 @@ fn test_file(
         .coverage
         .then(|| vec![false; rt.program().blocks.len()]);
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
-        runner::run_file(file, rt, tokio, visited.as_deref_mut(), config.bless)
+        runner::run_file(
+            file,
+            rt,
+            tokio,
+            visited.as_deref_mut(),
+            config.bless,
+            config.max_response_bytes,
+        )
     }));
     let run = match ran {
         Ok(run) => run,
@@ -491,7 +500,14 @@ fn test_file(
         let mut seen = config
             .coverage
             .then(|| vec![false; rt.program().blocks.len()]);
-        let run = runner::run_file(&f, rt, tokio, seen.as_deref_mut(), false);
+        let run = runner::run_file(
+            &f,
+            rt,
+            tokio,
+            seen.as_deref_mut(),
+            false,
+            config.max_response_bytes,
+        );
         (run, seen)
     });
     match again {

@@ -84,12 +84,16 @@ pub fn run_file(
     tokio: &tokio::runtime::Runtime,
     mut visited: Option<&mut [bool]>,
     bless: bool,
+    max_response_bytes: u64,
 ) -> FileRun {
     let mut globals = rt.new_globals();
     let replays: Vec<Replay<'_>> = file
         .conversations
         .iter()
-        .map(|c| replay(c, rt, &mut globals, tokio, visited.as_deref_mut()))
+        .map(|c| {
+            let stubs = Stubs::new(c, max_response_bytes);
+            replay(c, rt, &mut globals, tokio, visited.as_deref_mut(), stubs)
+        })
         .collect();
     let passed = replays.iter().all(|r| r.report.passed());
     let blessed = if bless && !passed && !replays.iter().any(|r| r.report.stubs_mismatch) {
@@ -110,6 +114,7 @@ fn replay<'f>(
     globals: &mut Globals,
     tokio: &tokio::runtime::Runtime,
     mut visited: Option<&mut [bool]>,
+    stubs: Stubs<'f>,
 ) -> Replay<'f> {
     let s = &c.settings;
     let mut session = rt.new_session(
@@ -133,7 +138,6 @@ fn replay<'f>(
             Item::Output(_) => None,
         })
         .collect();
-    let stubs = Stubs::new(exchanges.iter().map(|x| &x.stub).collect());
     let mut problems = Vec::new();
     let mut turns = Vec::with_capacity(c.turns.len());
     let mut latest_buttons: Vec<ButtonEvent> = Vec::new();

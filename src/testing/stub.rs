@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use super::format::Stub;
+use super::format::{Conversation, Item, Stub};
 use crate::http::{Failure, Request, Sent, Transport};
 
 /// What the bot gets when it makes more requests than the file has stubs.
@@ -12,6 +12,8 @@ pub const NO_STUB: &str = "no stub in the test for this request";
 
 pub struct Stubs<'a> {
     stubs: Vec<&'a Stub>,
+    /// `--max-response-bytes`: a larger stub body fails as a real one would.
+    max_response_bytes: u64,
     state: Mutex<State>,
 }
 
@@ -22,9 +24,20 @@ struct State {
 }
 
 impl<'a> Stubs<'a> {
-    pub fn new(stubs: Vec<&'a Stub>) -> Stubs<'a> {
+    /// The stubs of a conversation's exchanges, in order.
+    pub fn new(c: &'a Conversation, max_response_bytes: u64) -> Stubs<'a> {
+        let stubs = c
+            .turns
+            .iter()
+            .flat_map(|t| &t.outputs)
+            .filter_map(|e| match &e.item {
+                Item::Exchange(x) => Some(&x.stub),
+                Item::Output(_) => None,
+            })
+            .collect();
         Stubs {
             stubs,
+            max_response_bytes,
             state: Mutex::new(State::default()),
         }
     }
@@ -45,6 +58,9 @@ impl Transport for Stubs<'_> {
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
         state.log.push(request.clone());
         let answer = match self.stubs.get(state.next) {
+            Some(Stub::Response(r)) if r.body.len() as u64 > self.max_response_bytes => {
+                Err(Failure(crate::http::too_large(self.max_response_bytes)))
+            }
             Some(Stub::Response(r)) => Ok(r.clone()),
             Some(Stub::Failure(reason)) => Err(Failure(reason.clone())),
             None => Err(Failure(NO_STUB.into())),

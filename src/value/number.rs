@@ -378,8 +378,15 @@ impl Number {
     /// `4 ** 0.5` is `2`). `0 ** 0` is `1`, as in Python.
     pub fn pow(&self, exponent: &Number) -> Result<Number, ValueError> {
         if let Some(e) = exponent.to_i64() {
-            let p = self.pow_u64(e.unsigned_abs())?;
-            return if e < 0 { Number::ONE.div(&p) } else { Ok(p) };
+            return match self.pow_u64(e.unsigned_abs()) {
+                // `0.5 ** -100000`: the power underflowed to 0, so its inverse is too large.
+                Ok(p) if e < 0 && p.is_zero() && !self.is_zero() => Err(ValueError::NumberTooLarge),
+                Ok(p) if e < 0 => Number::ONE.div(&p),
+                // `2 ** -100000`: the power is too large to hold, so its inverse is below the
+                // smallest number there is: 0, as in Python.
+                Err(ValueError::NumberTooLarge) if e < 0 => Ok(Number::ZERO),
+                other => other,
+            };
         }
         via_f64(self, exponent, f64::powf)
     }
@@ -837,6 +844,9 @@ mod tests {
         assert_eq!(n("0").pow(&n("-1")), Err(ValueError::DivisionByZero));
         assert_eq!(n("-8").pow(&n("0.5")), Err(ValueError::NotReal));
         assert_eq!(n("10").pow(&n("1000")), Err(ValueError::NumberTooLarge));
+        assert_eq!(show(n("2").pow(&n("-100000"))), "0");
+        assert_eq!(show(n("-3").pow(&n("-99999"))), "0");
+        assert_eq!(n("0.5").pow(&n("-100000")), Err(ValueError::NumberTooLarge));
         assert_eq!(show(n("1.1").pow(&n("2"))), "1.21");
     }
 

@@ -296,7 +296,8 @@ pub fn like_text(a: &str, b: &str) -> bool {
 fn normalize_for_like(text: &str) -> String {
     static PUNCTUATION: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"\p{P}+").expect("a valid constant pattern"));
-    let lower = text.to_lowercase();
+    // Russian writes `ё` as `е` as often as not: the two are the same letter here.
+    let lower = text.to_lowercase().replace('ё', "е");
     let bare = PUNCTUATION.replace_all(&lower, "");
     let mut out = String::with_capacity(bare.len());
     for word in bare.split_whitespace() {
@@ -517,6 +518,10 @@ mod tests {
         assert!(like(&s("helo"), &s("Hello!")));
         assert!(like(&s("  HELLO,   world "), &s("hello world")));
         assert!(like(&s("Привет!"), &s("привет")));
+        // ё and е are one letter, even in words too short for an edit.
+        assert!(like(&s("ещё"), &s("еще")));
+        assert!(like(&s("Ёж"), &s("еж")));
+        assert!(like(&s("ёлка"), &s("ЕЛКА")));
         assert!(like(&s("don't"), &s("dont")));
         assert!(like(&s("cancel order"), &s("cancle order")));
         assert!(!like(&s("yes"), &s("yea")));
