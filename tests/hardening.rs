@@ -531,3 +531,78 @@ fn a_block_over_1_mib_is_refused_before_parsing() {
         &text[..text.len().min(800)]
     );
 }
+
+#[test]
+fn golden_tests_compare_json_by_value_and_see_every_header_on_the_wire() {
+    let d = dir("golden-fidelity");
+    bot(
+        &d,
+        r#"on start goto a
+block a {
+  http POST "https://api.example.com/orders" {
+    header X-Api-Key: "k"
+    json {"price": 13.90, "qty": 2, "name": "Ann"}
+    on error goto failed
+  }
+  say "ok %status%"
+}
+block failed {
+  say "failed: %error%"
+}
+"#,
+    );
+    let t = d.join("wire.test");
+    std::fs::write(
+        &t,
+        format!(
+            "bot bot.scn\n\n> hi\nhttp POST https://api.example.com/orders\n  Host: api.example.com\n  X-Api-Key: k\n  Content-Type: application/json\n  User-Agent: scenarist/{}\n  Accept: */*\n  Content-Length: 35\n  {{\"name\": \"Ann\", \"qty\": 2.0, \"price\": 13.9}}\n→ 200\n< ok 200\n",
+            env!("CARGO_PKG_VERSION")
+        ),
+    )
+    .expect("test");
+    let o = scenarist(&["test", &t.display().to_string()], b"");
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+    // A real difference shows as itself, not as every key that moved.
+    std::fs::write(
+        &t,
+        "bot bot.scn\n\n> hi\nhttp POST https://api.example.com/orders\n  {\"name\": \"Bob\", \"qty\": 2.0, \"price\": 13.9}\n→ 200\n< ok 200\n",
+    )
+    .expect("test");
+    let o = scenarist(&["test", &t.display().to_string()], b"");
+    assert_eq!(o.status.code(), Some(1));
+    let report = out(&o) + &err(&o);
+    let changed: Vec<&str> = report
+        .lines()
+        .filter(|l| l.starts_with('-') || l.starts_with('+'))
+        .collect();
+    assert!(changed.iter().all(|l| l.contains("name")), "{report}");
+}
+
+#[test]
+fn a_windows_1251_api_is_tested_both_ways() {
+    let d = dir("cp1251");
+    bot(
+        &d,
+        r#"on start goto a
+block a {
+  http POST "https://legacy.example.com/lead" {
+    header Content-Type: "application/x-www-form-urlencoded; charset=windows-1251"
+    form {"name": "Анна"}
+    on error goto failed
+  }
+  say "answer: %body%"
+}
+block failed {
+  say "failed: %error%"
+}
+"#,
+    );
+    let t = d.join("legacy.test");
+    std::fs::write(
+        &t,
+        "bot bot.scn\n\n> hi\nhttp POST https://legacy.example.com/lead\n  & name=Анна\n→ 200\n  Content-Type: text/plain; charset=windows-1251\n  | Принято\n< answer: Принято\n",
+    )
+    .expect("test");
+    let o = scenarist(&["test", &t.display().to_string()], b"");
+    assert_eq!(o.status.code(), Some(0), "{}{}", out(&o), err(&o));
+}

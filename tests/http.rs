@@ -1075,3 +1075,23 @@ fn many_response_headers_are_read_and_too_many_are_named() {
         "{lines:?}"
     );
 }
+
+#[test]
+fn header_names_go_out_as_written_with_the_runtimes_own_headers() {
+    let server = ok_server();
+    bot(r#"
+  http POST "%base%/x" {
+    header X-Api-Key: "k"
+    text "hi"
+    on error goto failed
+  }"#)
+    .on(&server)
+    .lines();
+    let got = only(&server);
+    let names: Vec<&str> = got.headers.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"X-Api-Key"), "{names:?}");
+    assert_eq!(got.header("accept"), Some("*/*"));
+    assert!(got
+        .header("user-agent")
+        .is_some_and(|ua| ua.starts_with("scenarist/")));
+}

@@ -11,9 +11,36 @@ pub struct Body {
     pub default_type: Option<&'static str>,
 }
 
+/// The charset a `charset=` parameter of the scenario's own Content-Type names, for a `form`
+/// or `text` body (`windows-1251` for legacy backends); `None` for UTF-8 or no parameter. An
+/// unknown charset is an error: nothing is sent.
+pub fn request_encoding(
+    content_type: Option<&str>,
+) -> Result<Option<&'static encoding_rs::Encoding>, String> {
+    let Some(label) = content_type.and_then(charset) else {
+        return Ok(None);
+    };
+    match encoding_rs::Encoding::for_label(label.as_bytes()) {
+        Some(e) if e == encoding_rs::UTF_8 => Ok(None),
+        // Encoding to UTF-16 is not offered by the standard; its label means UTF-8 there.
+        Some(e) if e.output_encoding() != e => Err(format!(
+            "the Content-Type names the charset `{label}`, which a request body cannot be encoded in"
+        )),
+        Some(e) => Ok(Some(e)),
+        None => Err(format!(
+            "the Content-Type names the charset `{label}`, which is not a known charset"
+        )),
+    }
+}
+
 /// `form EXPR`: a Dictionary sent `application/x-www-form-urlencoded`; values are rendered as
-/// text and a List value repeats its key.
-pub fn form(value: &Value) -> Result<Body, String> {
+/// text and a List value repeats its key; in `encoding` (UTF-8 when `None`) before being
+/// percent-encoded. A character the charset lacks is sent as an HTML character reference
+/// (`&#128512;`), as browsers do.
+pub fn form(
+    value: &Value,
+    encoding: Option<&'static encoding_rs::Encoding>,
+) -> Result<Body, String> {
     let Value::Dict(map) = value else {
         return Err(format!(
             "`form` needs a dictionary, not a {}",
@@ -24,7 +51,12 @@ pub fn form(value: &Value) -> Result<Body, String> {
     value
         .measure(crate::value::MAX_DEPTH, MAX_BODY_BYTES)
         .map_err(too_large)?;
+    let encode: &dyn Fn(&str) -> std::borrow::Cow<'_, [u8]> = &move |text| match encoding {
+        Some(e) => e.encode(text).0,
+        None => std::borrow::Cow::Borrowed(text.as_bytes()),
+    };
     let mut out = form_urlencoded::Serializer::new(String::new());
+    out.encoding_override(Some(encode));
     for (key, v) in map.iter() {
         match v {
             Value::List(items) => {
@@ -73,13 +105,21 @@ pub fn json(value: &Value) -> Result<Body, String> {
     })
 }
 
-/// `text TEMPLATE`: sent as it is, with no Content-Type added.
-pub fn text(rendered: &str) -> Result<Body, String> {
+/// `text TEMPLATE`: sent as it is (in `encoding`, UTF-8 when `None`), with no Content-Type
+/// added.
+pub fn text(
+    rendered: &str,
+    encoding: Option<&'static encoding_rs::Encoding>,
+) -> Result<Body, String> {
     if rendered.len() > MAX_BODY_BYTES {
         return Err(body_too_large());
     }
+    let bytes = match encoding {
+        Some(e) => e.encode(rendered).0.into_owned(),
+        None => rendered.as_bytes().to_vec(),
+    };
     Ok(Body {
-        bytes: rendered.as_bytes().to_vec(),
+        bytes,
         default_type: None,
     })
 }
@@ -191,16 +231,17 @@ mod tests {
 
     #[test]
     fn form_bodies_repeat_list_keys_and_encode() {
-        let body = form(&v(
-            r#"{"name": "Анна Ли", "tags": ["a", "b&c"], "n": 2.50, "ok": true, "none": null}"#,
-        ));
+        let body = form(
+            &v(r#"{"name": "Анна Ли", "tags": ["a", "b&c"], "n": 2.50, "ok": true, "none": null}"#),
+            None,
+        );
         let body = body.unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(
             String::from_utf8_lossy(&body.bytes),
             "name=%D0%90%D0%BD%D0%BD%D0%B0+%D0%9B%D0%B8&tags=a&tags=b%26c&n=2.5&ok=true&none="
         );
         assert_eq!(body.default_type, Some("application/x-www-form-urlencoded"));
-        assert!(form(&v("[1]")).is_err());
+        assert!(form(&v("[1]"), None).is_err());
     }
 
     #[test]
@@ -218,7 +259,7 @@ mod tests {
     }
 
     fn text_body_type() -> Option<&'static str> {
-        text("raw").ok().and_then(|b| b.default_type)
+        text("raw", None).ok().and_then(|b| b.default_type)
     }
 
     #[test]
@@ -271,5 +312,27 @@ mod tests {
             h.to_json_string().unwrap_or_default(),
             r#"{"content-type":"text/plain","set-cookie":"a=1, b=2"}"#
         );
+    }
+
+    #[test]
+    fn form_and_text_bodies_use_the_scenarios_charset() {
+        let cp1251 = request_encoding(Some(
+            "application/x-www-form-urlencoded; charset=windows-1251",
+        ))
+        .expect("known")
+        .expect("not UTF-8");
+        let body = form(&v(r#"{"name": "Анна", "x": "a b"}"#), Some(cp1251)).expect("form");
+        assert_eq!(
+            String::from_utf8(body.bytes).expect("ascii"),
+            "name=%C0%ED%ED%E0&x=a+b"
+        );
+        let body = text("Привет", Some(cp1251)).expect("text");
+        assert_eq!(body.bytes, vec![0xCF, 0xF0, 0xE8, 0xE2, 0xE5, 0xF2]);
+        assert_eq!(
+            request_encoding(Some("text/plain; charset=UTF-8")),
+            Ok(None)
+        );
+        assert_eq!(request_encoding(Some("text/plain")), Ok(None));
+        assert!(request_encoding(Some("text/plain; charset=klingon")).is_err());
     }
 }

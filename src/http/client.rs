@@ -102,6 +102,9 @@ impl Client {
                 .redirect(reqwest::redirect::Policy::none())
                 // hyper's default of 100 is below what real APIs and CDNs send.
                 .http1_max_headers(MAX_RESPONSE_HEADERS)
+                // Header names go out as `X-Api-Key`, not `x-api-key`: what the scenario
+                // writes, for the usual spelling (HTTP/2 requires lowercase).
+                .http1_title_case_headers()
                 .dns_resolver(Arc::new(PolicyResolver {
                     policy: Arc::clone(&self.policy),
                 }))

@@ -537,7 +537,22 @@ impl Parser<'_> {
                         s.finish().into_bytes(),
                     )
                 }
-                Some(Body::Text(t)) => (None, t.into_bytes()),
+                // A stub that declares a charset (`Content-Type: text/plain;
+                // charset=windows-1251`) is served in it, as that API would send it.
+                Some(Body::Text(t)) => {
+                    let declared = headers
+                        .iter()
+                        .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                        .map(|(_, v)| v.as_str());
+                    match crate::http::body::request_encoding(declared) {
+                        Ok(Some(e)) => (None, e.encode(&t).0.into_owned()),
+                        Ok(None) => (None, t.into_bytes()),
+                        Err(why) => {
+                            self.problem(j, why);
+                            (None, t.into_bytes())
+                        }
+                    }
+                }
             };
             if let (Some(t), false) = (default_type, has_type) {
                 headers.push(("Content-Type".into(), t.into()));

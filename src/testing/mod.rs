@@ -4,6 +4,7 @@
 //! [`Runtime`] is shared by every worker thread.
 
 pub mod format;
+mod json_diff;
 pub mod render;
 pub mod report;
 mod runner;

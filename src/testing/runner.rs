@@ -311,13 +311,29 @@ fn differences(expected: &RequestSpec, actual: &RequestSpec) -> String {
 /// (by name, in its order); the body when it lists one, read the way it is written there.
 /// Without an expected request (an unexpected one), everything. Secrets become `***`.
 fn project(r: &Request, spec: Option<&RequestSpec>, redact: &Redactor) -> RequestSpec {
+    // Every header that goes on the wire: Host and Content-Length as the client adds them,
+    // User-Agent and Accept as the runtime does (`Request::headers`).
+    let host = url::Url::parse(&r.url).ok().and_then(|u| {
+        let host = u.host_str()?.to_string();
+        Some(match u.port() {
+            Some(p) => format!("{host}:{p}"),
+            None => host,
+        })
+    });
+    let mut wire: Vec<(String, String)> = Vec::with_capacity(r.headers.len() + 2);
+    if let Some(host) = host {
+        wire.push(("Host".into(), host));
+    }
+    wire.extend(r.headers.iter().cloned());
+    if let Some(body) = &r.body {
+        wire.push(("Content-Length".into(), body.len().to_string()));
+    }
     let headers = match spec {
         Some(spec) => {
-            let mut used = vec![false; r.headers.len()];
+            let mut used = vec![false; wire.len()];
             let mut out = Vec::new();
             for (name, _) in &spec.headers {
-                let found = r
-                    .headers
+                let found = wire
                     .iter()
                     .enumerate()
                     .find(|(k, (n, _))| !used[*k] && n.eq_ignore_ascii_case(name));
@@ -328,25 +344,28 @@ fn project(r: &Request, spec: Option<&RequestSpec>, redact: &Redactor) -> Reques
             }
             out
         }
-        None => r
-            .headers
+        // What `--bless` writes for a new request: the headers the scenario set (and the
+        // body's type), not those every request has.
+        None => wire
             .iter()
+            .filter(|(n, v)| !is_routine(n, v))
             .map(|(n, v)| (n.clone(), redact.apply(v)))
             .collect(),
     };
+    let content_type = r.header("content-type").map(str::to_string);
     let body = match (spec, &r.body) {
         (_, None) => None,
         (Some(spec), Some(bytes)) => spec
             .body
             .as_ref()
-            .map(|kind| read_body(kind, bytes, redact)),
+            .map(|kind| read_body(kind, bytes, content_type.as_deref(), redact)),
         (None, Some(bytes)) => {
             let natural = match r.header("content-type").map(str::to_ascii_lowercase) {
                 Some(t) if t.contains("json") => Body::Json(serde_json::Value::Null),
                 Some(t) if t.contains("x-www-form-urlencoded") => Body::Form(Vec::new()),
                 _ => Body::Text(String::new()),
             };
-            Some(read_body(&natural, bytes, redact))
+            Some(read_body(&natural, bytes, content_type.as_deref(), redact))
         }
     };
     RequestSpec {
@@ -357,22 +376,56 @@ fn project(r: &Request, spec: Option<&RequestSpec>, redact: &Redactor) -> Reques
     }
 }
 
+/// Headers every request carries unless the scenario sets them otherwise.
+fn is_routine(name: &str, value: &str) -> bool {
+    name.eq_ignore_ascii_case("host")
+        || name.eq_ignore_ascii_case("content-length")
+        || (name.eq_ignore_ascii_case("user-agent") && value == crate::http::USER_AGENT)
+        || (name.eq_ignore_ascii_case("accept") && value == "*/*")
+}
+
 /// The bytes sent, read like the expected body: as JSON (equal values keep the expected
 /// form, so key order and layout do not matter), as form fields, or as text.
-fn read_body(expected: &Body, bytes: &[u8], redact: &Redactor) -> Body {
-    let text = redact.apply(&String::from_utf8_lossy(bytes));
+fn read_body(expected: &Body, bytes: &[u8], content_type: Option<&str>, redact: &Redactor) -> Body {
+    // A `form` or `text` body goes out in the charset its Content-Type names: read it back
+    // in that charset.
+    let encoding = crate::http::body::request_encoding(content_type)
+        .ok()
+        .flatten()
+        .unwrap_or(encoding_rs::UTF_8);
+    let decode = |b: &[u8]| encoding.decode_without_bom_handling(b).0.into_owned();
     match expected {
-        Body::Json(want) => match serde_json::from_str::<serde_json::Value>(&text) {
-            Ok(got) if &got == want => Body::Json(want.clone()),
-            Ok(got) => Body::Json(got),
-            Err(_) => Body::Text(text),
-        },
+        Body::Json(want) => {
+            let text = redact.apply(&String::from_utf8_lossy(bytes));
+            match serde_json::from_str::<serde_json::Value>(&text) {
+                Ok(got) => Body::Json(super::json_diff::align(got, want)),
+                Err(_) => Body::Text(text),
+            }
+        }
         Body::Form(_) => Body::Form(
-            form_urlencoded::parse(bytes)
-                .map(|(n, v)| (redact.apply(&n), redact.apply(&v)))
+            bytes
+                .split(|&b| b == b'&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (n, v) = match pair.iter().position(|&b| b == b'=') {
+                        Some(i) => (&pair[..i], &pair[i + 1..]),
+                        None => (pair, &pair[pair.len()..]),
+                    };
+                    let unplus = |p: &[u8]| -> Vec<u8> {
+                        let spaced: Vec<u8> = p
+                            .iter()
+                            .map(|&b| if b == b'+' { b' ' } else { b })
+                            .collect();
+                        percent_encoding::percent_decode(&spaced).collect()
+                    };
+                    (
+                        redact.apply(&decode(&unplus(n))),
+                        redact.apply(&decode(&unplus(v))),
+                    )
+                })
                 .collect(),
         ),
-        Body::Text(_) => Body::Text(text),
+        Body::Text(_) => Body::Text(redact.apply(&decode(bytes))),
     }
 }
 

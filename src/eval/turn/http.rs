@@ -71,10 +71,22 @@ impl Env<'_> {
         let body = match &h.body {
             None => None,
             Some((kind, span)) => {
+                let content_type = headers
+                    .iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+                    .map(|(_, v)| v.as_str());
+                let encoding = match kind {
+                    HttpBody::Json(_) => Ok(None),
+                    _ => body::request_encoding(content_type),
+                };
+                let encoding = match encoding {
+                    Ok(e) => e,
+                    Err(e) => return fail(*span, e),
+                };
                 let rendered = match kind {
-                    HttpBody::Form(e) => body::form(&self.eval(e)?),
+                    HttpBody::Form(e) => body::form(&self.eval(e)?, encoding),
                     HttpBody::Json(e) => body::json(&self.eval(e)?),
-                    HttpBody::Text(t) => body::text(&self.render(t)?),
+                    HttpBody::Text(t) => body::text(&self.render(t)?, encoding),
                 };
                 let rendered = match rendered {
                     Ok(b) => b,
@@ -91,6 +103,14 @@ impl Env<'_> {
                 Some(rendered.bytes)
             }
         };
+        // What the runtime adds unless the scenario set it: part of the request as it goes on
+        // the wire, so a golden test sees and can check them (Host and Content-Length come
+        // from the URL and the body).
+        for (name, value) in [("User-Agent", http::USER_AGENT), ("Accept", "*/*")] {
+            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name)) {
+                headers.push((name.into(), value.into()));
+            }
+        }
         Ok(Request {
             method: h.method.as_str(),
             url: url.into(),
