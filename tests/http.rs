@@ -1095,3 +1095,24 @@ fn header_names_go_out_as_written_with_the_runtimes_own_headers() {
         .header("user-agent")
         .is_some_and(|ua| ua.starts_with("scenarist/")));
 }
+
+#[test]
+fn a_secret_in_the_host_or_the_user_info_is_hidden_too() {
+    let server = ok_server();
+    let lines = bot(r#"
+  http GET "http://%tenant%.invalid/x" { on error goto second }
+}
+block second {
+  http GET "http://bot:%password%@127.0.0.1:1/x" { on error goto failed }"#)
+    .public()
+    .secret("tenant", "AcmeSecretTenant")
+    .secret("password", "pa ss/wörd")
+    .lines();
+    let all = lines.join("\n");
+    for leak in ["acmesecrettenant", "AcmeSecretTenant", "pa%20ss", "w%C3%B6rd", "wörd"] {
+        assert!(!all.contains(leak), "{leak}: {all}");
+    }
+    assert!(all.contains("http://***.invalid/x"), "{all}");
+    assert!(all.contains("bot:***@"), "{all}");
+    drop(server);
+}
