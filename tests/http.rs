@@ -1109,7 +1109,13 @@ block second {
     .secret("password", "pa ss/wörd")
     .lines();
     let all = lines.join("\n");
-    for leak in ["acmesecrettenant", "AcmeSecretTenant", "pa%20ss", "w%C3%B6rd", "wörd"] {
+    for leak in [
+        "acmesecrettenant",
+        "AcmeSecretTenant",
+        "pa%20ss",
+        "w%C3%B6rd",
+        "wörd",
+    ] {
         assert!(!all.contains(leak), "{leak}: {all}");
     }
     assert!(all.contains("http://***.invalid/x"), "{all}");

@@ -587,3 +587,16 @@ fn like_in_a_match_arm_applies_to_every_pattern() {
     assert_eq!(c.send("Cancell")[0], "say cancelled");
     assert_eq!(c.send("go on")[0], "say kept");
 }
+
+#[test]
+fn a_saved_position_inside_a_call_is_valid() {
+    let mut c =
+        bot("on start goto a\nblock a {\n  call b\n}\nblock b {\n  wait\n  say \"back\"\n}\n");
+    c.send("hi");
+    assert_eq!(c.session.stack.len(), 1);
+    let mut session = c.session.clone();
+    assert_eq!(c.rt.check_position(&mut session), None);
+    session.stack[0].pc = 99;
+    assert!(c.rt.check_position(&mut session).is_some());
+    assert!(!session.is_waiting(), "the run ended");
+}

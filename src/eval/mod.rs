@@ -192,17 +192,22 @@ impl Runtime {
     /// Checks that a saved session's position (where it waits, its call stack) exists in this
     /// bot; when it does not, the run is ended and the reason returned, for a warning.
     pub fn check_position(&self, session: &mut Session) -> Option<String> {
-        let valid = |f: &Frame| {
+        // A waiting frame is at its `wait`; a return address may be just past a block's last
+        // statement (a `call` that ends the block).
+        let valid = |f: &Frame, end_ok: bool| {
             self.program
                 .scenario_index(&f.scenario)
                 .and_then(|s| self.program.scenarios[s].blocks.get(&f.block).copied())
-                .is_some_and(|id| f.pc < self.code.blocks[id.index()].code.len())
+                .is_some_and(|id| {
+                    let len = self.code.blocks[id.index()].code.len();
+                    f.pc < len || (end_ok && f.pc == len)
+                })
         };
         let bad = session
             .waiting
             .iter()
-            .chain(&session.stack)
-            .find(|f| !valid(f))?
+            .find(|f| !valid(f, false))
+            .or_else(|| session.stack.iter().find(|f| !valid(f, true)))?
             .clone();
         session.end_run();
         Some(format!(
