@@ -79,9 +79,11 @@ pub const FUNCTIONS: &[Function] = &[
     f("endswith", 2, 2, "endswith(s, suffix)"),
     f("enumerate", 1, 1, "enumerate(list)"),
     lambda("filter", 2, 2, "filter(list, x => condition)"),
+    f("fixed", 2, 2, "fixed(x, n)"),
     f("float", 1, 1, "float(x)"),
     f("floor", 1, 1, "floor(x)"),
     f("format_date", 2, 2, "format_date(t, fmt)"),
+    f("format_number", 1, 3, "format_number(x, n?, sep?)"),
     f("get", 2, 3, "get(c, key, default?)"),
     f("has", 2, 2, "has(d, key)"),
     f("index_of", 2, 2, "index_of(list_or_str, x)"),
@@ -93,7 +95,7 @@ pub const FUNCTIONS: &[Function] = &[
     f("json_parse", 1, 1, "json_parse(s)"),
     f("keys", 1, 1, "keys(d)"),
     f("len", 1, 1, "len(x)"),
-    f("list", 0, 1, "list() or list(x)"),
+    variadic("list", 0, "list(a, b, …)"),
     f("lower", 1, 1, "lower(s)"),
     lambda("map", 2, 2, "map(list, x => value)"),
     f("match", 2, 3, "match(s, pattern, flags?)"),
@@ -105,18 +107,18 @@ pub const FUNCTIONS: &[Function] = &[
     f("now", 0, 0, "now()"),
     f("number", 1, 1, "number(x)"),
     f("pop", 1, 2, "pop(list, index?)"),
-    f("pretty", 1, 1, "pretty(x)"),
+    f("pretty", 1, 2, "pretty(x, sep?)"),
     f("push", 2, 2, "push(list, x)"),
     f("rand", 0, 2, "rand(), rand(a, b) or rand(list)"),
     lambda("reduce", 2, 3, "reduce(list, (acc, x) => value, initial?)"),
     f("remove", 2, 2, "remove(list, x)"),
-    f("replace", 3, 3, "replace(s, old, new)"),
+    f("replace", 3, 4, "replace(s, old, new, count?)"),
     f("reversed", 1, 1, "reversed(x)"),
     f("round", 1, 2, "round(x, n?)"),
     f("shuffle", 1, 1, "shuffle(list)"),
     f("slice", 2, 3, "slice(x, from, to?)"),
-    lambda("sorted", 1, 2, "sorted(list, key?)"),
-    f("split", 1, 2, "split(s, sep?)"),
+    lambda("sorted", 1, 3, "sorted(x, key?, reverse?)"),
+    f("split", 1, 3, "split(s, sep?, maxsplit?)"),
     f("startswith", 2, 2, "startswith(s, prefix)"),
     f("str", 1, 1, "str(x)"),
     f("strip", 1, 2, "strip(s, chars?)"),
@@ -160,7 +162,7 @@ mod tests {
             replace split match match_groups match_all keys values items get sum pretty map \
             filter reduce join sorted reversed enumerate shuffle index_of push pop insert remove \
             round floor ceil abs min max rand type number bool trim has mod unique slice \
-            json_parse json urlencode now today format_date";
+            json_parse json urlencode now today format_date fixed format_number";
         for name in reference.split_whitespace() {
             assert!(lookup(name).is_some(), "{name} missing");
         }
@@ -172,12 +174,13 @@ mod tests {
     fn arities() {
         let get = |name| lookup(name).expect("known");
         assert!(get("replace").accepts(3) && !get("replace").accepts(2));
+        assert!(get("replace").accepts(4) && !get("replace").accepts(5));
         assert!(get("rand").accepts(0) && get("rand").accepts(1) && get("rand").accepts(2));
         assert!(get("max").accepts(5) && !get("max").accepts(0));
         assert!(get("now").accepts(0) && !get("now").accepts(1));
         assert!(get("map").takes_lambda_at(1) && !get("map").takes_lambda_at(0));
         assert!(!get("join").takes_lambda_at(1));
-        assert_eq!(get("replace").arity_text(), "3 arguments");
+        assert_eq!(get("replace").arity_text(), "3 or 4 arguments");
         assert_eq!(get("len").arity_text(), "1 argument");
         assert_eq!(get("get").arity_text(), "2 or 3 arguments");
         assert_eq!(get("rand").arity_text(), "0 to 2 arguments");

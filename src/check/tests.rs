@@ -159,12 +159,15 @@ fn function_names_and_arities() {
 
     let d = only("on start goto a\nblock a { set %x% = replace(\"abc\", \"a\") }");
     assert_eq!(d.code, Code::WrongArity);
-    assert_eq!(d.message, "`replace` takes 3 arguments, but 2 were given");
+    assert_eq!(
+        d.message,
+        "`replace` takes 3 or 4 arguments, but 2 were given"
+    );
 
     let d = only("on start goto a\nblock a { set %x% = \"abc\".replace(\"a\") }");
     assert_eq!(
         d.message,
-        "`replace` takes 3 arguments, but 2 were given (counting the value before `.`)"
+        "`replace` takes 3 or 4 arguments, but 2 were given (counting the value before `.`)"
     );
 
     let d = only("on start goto a\nblock a { set %x% = \"abc\" | len(1) }");

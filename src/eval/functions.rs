@@ -20,18 +20,25 @@
 //!   read beforehand with `list[i]`; an index out of range is an error. `insert` clamps its index
 //!   as Python does. `remove(list, x)` drops the first element `== x` (the list is returned
 //!   unchanged when there is none); `remove(dict, key)` drops a key.
-//! - `index_of` returns -1 when absent; `get` returns the default (or null) for a missing key or
+//! - `index_of` returns null when absent (as SmartQuery); `get` returns the default (or null) for a missing key or
 //!   index and for a null container; `has(c, x)` is `x in c`, and false for null.
 //! - `unique` keeps the first of elements equal by `==` (so `1` and `"1"` are one element).
-//! - Conversions follow Python where it helps: `list(dict)` and `sorted(dict)` give the keys,
-//!   `list(s)` the characters, `dict(pairs)` reads `[key, value]` Lists, `reversed(s)` reverses a
-//!   String; `bool("false")` is true (truthiness, §6).
-//! - `split(s)` without a separator splits on runs of whitespace; `split(s, "")` into characters.
-//! - `match_groups` gives the named groups as a Dictionary (a group that took no part is null),
-//!   or the List of positional groups when none is named; null when nothing matches.
-//! - `pretty`: a Dictionary as `key: value` lines, a List joined by `, `, Numbers grouped by
-//!   spaces (`12 345`); a nested List inside a Dictionary is joined by `, ` too, anything nested
-//!   deeper is compact JSON.
+//! - SmartQuery's signatures and results: `list(a, b, …)` is the List of its arguments;
+//!   `sorted(x, key?, reverse?)` (without a lambda the second argument is `reverse`) sorts a
+//!   Dictionary by key and returns a Dictionary; `replace(s, old, new, count?)` and
+//!   `split(s, sep?, maxsplit?)` as Python's; `dict(pairs)` reads `[key, value]` Lists,
+//!   `reversed(s)` reverses a String; `bool("false")` is true (truthiness, §6).
+//! - `split(s)` without a separator splits on runs of whitespace (SmartQuery splits on one
+//!   space: a deliberate difference, since users type double spaces); `split(s, "")` into
+//!   characters.
+//! - `match_groups` lists the whole match, then every group (null for one that took no part);
+//!   null when nothing matches. `match_all` is Python's `findall`: the whole matches, or the
+//!   group when the pattern has one, or a List of the groups when it has several.
+//! - `pretty(x, sep?)`: a Dictionary as `key: value` lines, a List joined by `, `, a Number
+//!   grouped by spaces from five integer digits on (`1234`, `12 345`; SmartQuery's own rule, but
+//!   only the integer part is grouped where SmartQuery would also cut the decimals); `sep`
+//!   replaces the line break, the `, ` or the space. `fixed(x, n)` shows exactly n decimals;
+//!   `format_number(x, n?, sep?)` also groups from four digits on (`1 234.50`).
 //! - `urlencode(dict)` builds a query string (`a=1&b=x%20y`), each key and value encoded as one
 //!   component.
 //! - `rand()` is a Number in [0, 1) with 6 decimals; `rand(a, b)` an integer in [a, b] (a whole
@@ -110,8 +117,10 @@ pub fn call(name: &str, args: &[Value], cx: &mut Context) -> Result<Value, Strin
             f.signature
         )),
         "float" | "number" => to_number(&a),
+        "fixed" => fixed(&a),
         "floor" => Ok(a.number(0)?.floor().into()),
         "format_date" => format_date(&a),
+        "format_number" => format_number(&a),
         "get" => get(&a),
         "has" => has(&a),
         "index_of" => index_of(&a),
@@ -398,26 +407,8 @@ fn dict(a: &Args) -> Out {
 }
 
 fn list(a: &Args) -> Out {
-    match a.opt(0) {
-        None => Ok(Value::empty_list()),
-        Some(l @ Value::List(_)) => Ok(l.clone()),
-        Some(Value::Dict(d)) => Ok(Value::from(
-            d.keys()
-                .map(|k| Value::String(k.clone()))
-                .collect::<Vec<_>>(),
-        )),
-        Some(Value::String(s)) => {
-            if s.len() > crate::value::MAX_LEN && s.chars().count() > crate::value::MAX_LEN {
-                return Err(a.too_many());
-            }
-            Ok(Value::from(
-                s.chars()
-                    .map(|c| Value::from(c.to_string()))
-                    .collect::<Vec<_>>(),
-            ))
-        }
-        Some(_) => Err(a.need(0, "a list, dictionary or string")),
-    }
+    // SmartQuery's `list(*args)`: the arguments themselves (`keys(d)` gives a Dictionary's keys).
+    a.list_value(a.values.to_vec())
 }
 
 fn len(a: &Args) -> Out {
@@ -446,6 +437,40 @@ fn strip(a: &Args) -> Out {
 
 fn replace(a: &Args) -> Out {
     let (s, old, new) = (a.text(0)?, a.text(1)?, a.text(2)?);
+    // `count` as Python's: at most that many, from the left; negative (or absent) means all.
+    let limit = match a.opt(3) {
+        Some(_) => a.whole(3, "the count")?,
+        None => -1,
+    };
+    if limit >= 0 {
+        let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+        let found = if old.is_empty() {
+            (s.chars().count() + 1).min(limit)
+        } else {
+            s.matches(&*old).take(limit).count()
+        };
+        if found.saturating_mul(new.len()).saturating_add(s.len()) > MAX_STRING_BYTES {
+            return Err(a.too_long());
+        }
+        return Ok(Value::from(if old.is_empty() {
+            // Python inserts `new` before each character (and at the end), `count` times.
+            let mut out = String::new();
+            let mut inserted = 0;
+            for c in s.chars() {
+                if inserted < limit {
+                    out.push_str(&new);
+                    inserted += 1;
+                }
+                out.push(c);
+            }
+            if inserted < limit {
+                out.push_str(&new);
+            }
+            out
+        } else {
+            s.replacen(&*old, &new, limit)
+        }));
+    }
     // Sized before building: a short text with many matches can ask for terabytes.
     let count = s.matches(&*old).count();
     let size = count
@@ -463,10 +488,17 @@ fn split(a: &Args) -> Out {
         Some(_) => Some(a.text(1)?),
         None => None,
     };
+    // `maxsplit` as Python's: at most that many splits, the rest left in the last part.
+    let max = match a.opt(2) {
+        Some(_) => a.whole(2, "the maximum number of splits")?,
+        None => -1,
+    };
+    let pieces = usize::try_from(max).map_or(usize::MAX, |m| m.saturating_add(1));
     let parts: Box<dyn Iterator<Item = &str>> = match sep.as_deref() {
+        None if max >= 0 => Box::new(split_whitespace_n(&s, pieces)),
         None => Box::new(s.split_whitespace()),
         Some("") => Box::new(s.char_indices().map(|(i, c)| &s[i..i + c.len_utf8()])),
-        Some(sep) => Box::new(s.split(sep)),
+        Some(sep) => Box::new(s.splitn(pieces, sep)),
     };
     let mut out = Vec::new();
     for part in parts {
@@ -529,6 +561,28 @@ fn urlencode(a: &Args) -> Out {
 
 // ---- regular expressions --------------------------------------------------------------------
 
+/// Python's `s.split(None, n)`: runs of whitespace, at most `pieces` parts, the last one holding
+/// the rest (leading whitespace dropped).
+fn split_whitespace_n(s: &str, pieces: usize) -> impl Iterator<Item = &str> {
+    let mut rest = s.trim_start();
+    let mut made = 0;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        made += 1;
+        if made == pieces {
+            let last = rest.trim_end();
+            rest = "";
+            return Some(last);
+        }
+        let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let part = &rest[..end];
+        rest = rest[end..].trim_start();
+        Some(part)
+    })
+}
+
 fn regex_match(a: &Args) -> Out {
     let s = a.text(0)?;
     let pattern = a.text(1)?;
@@ -540,31 +594,31 @@ fn regex_match(a: &Args) -> Out {
         .map_err(|e| format!("`{}`: invalid regex: {e}", a.name))?;
     match a.name {
         "match" => Ok(re.find(&s).map(|m| Value::from(m.as_str())).into()),
+        // Python's `findall`: the whole matches without groups, the group with one, a List
+        // of the groups with several.
         "match_all" => {
             let mut out = Vec::new();
-            for m in re.find_iter(&s) {
+            let groups = re.captures_len() - 1;
+            for caps in re.captures_iter(&s) {
                 if out.len() == crate::value::MAX_LEN {
                     return Err(a.too_many());
                 }
-                out.push(Value::from(m.as_str()));
+                let group = |i: usize| Value::from(caps.get(i).map_or("", |m| m.as_str()));
+                out.push(match groups {
+                    0 => group(0),
+                    1 => group(1),
+                    n => Value::from((1..=n).map(group).collect::<Vec<_>>()),
+                });
             }
             Ok(Value::from(out))
         }
+        // The whole match first, then every group (null for one that took no part).
         _ => {
             let Some(caps) = re.captures(&s) else {
                 return Ok(Value::Null);
             };
             let group = |i: usize| Value::from(caps.get(i).map(|m| m.as_str()));
-            let named: Map = re
-                .capture_names()
-                .enumerate()
-                .filter_map(|(i, name)| Some((Arc::from(name?), group(i))))
-                .collect();
-            if named.is_empty() {
-                Ok(Value::from((1..caps.len()).map(group).collect::<Vec<_>>()))
-            } else {
-                Ok(Value::from(named))
-            }
+            Ok(Value::from((0..caps.len()).map(group).collect::<Vec<_>>()))
         }
     }
 }
@@ -622,7 +676,7 @@ fn index_of(a: &Args) -> Out {
         }
         _ => return Err(a.need(0, "a list or a string")),
     };
-    Ok(found.map_or(Value::from(-1), Value::from))
+    Ok(found.map_or(Value::Null, Value::from))
 }
 
 fn enumerate(a: &Args) -> Out {
@@ -895,20 +949,46 @@ fn order_keys(name: &str, items: &[Value]) -> Result<Vec<Key>, String> {
 }
 
 fn sorted(a: &Args) -> Out {
-    if a.values.len() > 1 {
+    // Without a lambda (that case is evaluated in `Env`), the second argument is `reverse`.
+    if a.values.len() > 2 {
         return Err(
-            "`sorted` takes a lambda as its second argument: sorted(list, x => x.price)"
+            "`sorted` takes a lambda as its second argument: sorted(list, x => x.price, true)"
                 .to_string(),
         );
     }
+    let reverse = a.opt(1).is_some_and(Value::truthy);
     let items: Cow<[Value]> = match a.get(0) {
         Value::List(l) => Cow::Borrowed(&l[..]),
         Value::Dict(d) => Cow::Owned(d.keys().map(|k| Value::String(k.clone())).collect()),
-        _ => return Err(a.need(0, "a list")),
+        _ => return Err(a.need(0, "a list or a dictionary")),
     };
     let keys = order_keys("sorted", &items)?;
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by(|&i, &j| keys[i].cmp(&keys[j]));
+    if reverse {
+        // Python's reverse keeps equal elements in their order.
+        order.reverse();
+        let mut k = 0;
+        while k < order.len() {
+            let mut end = k + 1;
+            while end < order.len() && keys[order[end]].cmp(&keys[order[k]]) == Ordering::Equal {
+                end += 1;
+            }
+            order[k..end].reverse();
+            k = end;
+        }
+    }
+    // A Dictionary comes back as a Dictionary, sorted by key.
+    if let Value::Dict(d) = a.get(0) {
+        let map: Map = order
+            .into_iter()
+            .filter_map(|i| {
+                let (k, v) = d.get_index(i)?;
+                Some((k.clone(), v.clone()))
+            })
+            .collect();
+        return Ok(Value::from(map));
+    }
     Ok(Value::from(
         order
             .into_iter()
@@ -1059,38 +1139,104 @@ fn pretty(a: &Args) -> Out {
     /// A value inside a List or on a Dictionary line.
     fn inline(text: &mut Text, a: &Args, v: &Value) -> Result<(), String> {
         match v {
-            Value::Number(n) => text.push(a, &n.to_grouped_string()),
+            Value::Number(n) => text.push(a, &n.grouped(" ", 5)),
             other => text.push_value(a, other),
         }
     }
-    fn joined(text: &mut Text, a: &Args, items: &[Value]) -> Result<(), String> {
+    fn joined(text: &mut Text, a: &Args, items: &[Value], sep: &str) -> Result<(), String> {
         for (i, item) in items.iter().enumerate() {
             if i > 0 {
-                text.push(a, ", ")?;
+                text.push(a, sep)?;
             }
             inline(text, a, item)?;
         }
         Ok(())
     }
+    // `sep` as SmartQuery's: between a Dictionary's lines, a List's elements, a Number's groups.
+    let sep = match a.opt(1) {
+        Some(_) => Some(a.text(1)?),
+        None => None,
+    };
     let mut text = Text::new();
     match a.get(0) {
+        Value::Number(n) => text.push(a, &n.grouped(sep.as_deref().unwrap_or(" "), 5))?,
         Value::Dict(d) => {
             for (i, (k, v)) in d.iter().enumerate() {
                 if i > 0 {
-                    text.push(a, "\n")?;
+                    text.push(a, sep.as_deref().unwrap_or("\n"))?;
                 }
                 text.push(a, k)?;
                 text.push(a, ": ")?;
                 match v {
-                    Value::List(l) => joined(&mut text, a, l)?,
+                    Value::List(l) => joined(&mut text, a, l, ", ")?,
                     other => inline(&mut text, a, other)?,
                 }
             }
         }
-        Value::List(l) => joined(&mut text, a, l)?,
+        Value::List(l) => joined(&mut text, a, l, sep.as_deref().unwrap_or(", "))?,
         other => inline(&mut text, a, other)?,
     }
     Ok(Value::from(text.buf))
+}
+
+/// `fixed(x, n)`: exactly `n` decimals (rounded half to even, as `round`): `fixed(13.9, 2)` is
+/// `"13.90"`, so prices show as prices.
+fn fixed(a: &Args) -> Out {
+    let x = a.number(0)?;
+    let places = a.whole(1, "the number of decimals")?;
+    if !(0..=28).contains(&places) {
+        return Err("`fixed` shows 0 to 28 decimals".to_string());
+    }
+    Ok(Value::from(x.fixed(places as usize)))
+}
+
+/// `format_number(x, n, sep)`: `n` decimals (default: as the number has them) and the
+/// thousands grouped by `sep` (default a space): `format_number(1234.5, 2)` is `"1 234.50"`.
+fn format_number(a: &Args) -> Out {
+    let x = a.number(0)?;
+    let text = match a.opt(1) {
+        Some(_) => {
+            let places = a.whole(1, "the number of decimals")?;
+            if !(0..=28).contains(&places) {
+                return Err("`format_number` shows 0 to 28 decimals".to_string());
+            }
+            x.fixed(places as usize)
+        }
+        None => x.to_string(),
+    };
+    let sep = match a.opt(2) {
+        Some(_) => a.text(2)?,
+        None => Cow::Borrowed(" "),
+    };
+    // The text is grouped, not the value: the trailing zeros of `n` decimals stay.
+    Ok(Value::from(group_text(&text, &sep).unwrap_or(text)))
+}
+
+/// Groups the integer digits of a plain decimal text (`-1234.50` → `-1 234.50`).
+fn group_text(text: &str, sep: &str) -> Option<String> {
+    let (sign, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text),
+    };
+    let (int, frac) = match unsigned.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (unsigned, None),
+    };
+    if !int.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut out = String::from(sign);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 && int.len() >= 4 {
+            out.push_str(sep);
+        }
+        out.push(c);
+    }
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    Some(out)
 }
 
 // ---- dates ----------------------------------------------------------------------------------
@@ -1450,7 +1596,7 @@ mod tests {
         assert_eq!(err("nope", &[]), "there is no function `nope`");
         assert_eq!(
             err("replace", &[s("a")]),
-            "`replace` takes 3 arguments: replace(s, old, new)"
+            "`replace` takes 3 or 4 arguments: replace(s, old, new, count?)"
         );
     }
 
@@ -1520,12 +1666,10 @@ mod tests {
             "`dict` needs a list of [key, value] pairs, but it holds a number"
         );
         assert_eq!(show("list", &[]), "[]");
-        assert_eq!(show("list", &[s("aб")]), r#"["a","б"]"#);
-        assert_eq!(show("list", &[j(r#"{"a":1,"b":2}"#)]), r#"["a","b"]"#);
-        assert_eq!(
-            err("list", &[n("1")]),
-            "`list` needs a list, dictionary or string, not a number"
-        );
+        // SmartQuery's `list(*args)`: the arguments themselves.
+        assert_eq!(show("list", &[s("aб")]), r#"["aб"]"#);
+        assert_eq!(show("list", &[n("1"), n("2"), n("3")]), "[1,2,3]");
+        assert_eq!(show("list", &[j("[1]"), Value::Null]), "[[1],null]");
     }
 
     #[test]
@@ -1595,11 +1739,29 @@ mod tests {
                 "match_groups",
                 &[s("from 10 to 20"), s(r"from (?P<a>\d+) to (?P<b>\d+)")]
             ),
-            r#"{"a":"10","b":"20"}"#
+            r#"["from 10 to 20","10","20"]"#
         );
         assert_eq!(
             show("match_groups", &[s("10-20"), s(r"(\d+)-(\d+)(x)?")]),
-            r#"["10","20",null]"#
+            r#"["10-20","10","20",null]"#
+        );
+        // SmartQuery's own cases: the whole match comes first.
+        assert_eq!(
+            show("match_groups", &[s("1234 test"), s(r"\d+")]),
+            r#"["1234"]"#
+        );
+        assert_eq!(
+            show("match_groups", &[s("1234 test"), s(r"(\d+)")]),
+            r#"["1234","1234"]"#
+        );
+        // `match_all` is Python's findall: the group when there is one, the groups when several.
+        assert_eq!(
+            show("match_all", &[s("a=1, b=2"), s(r"(\w)=\d")]),
+            r#"["a","b"]"#
+        );
+        assert_eq!(
+            show("match_all", &[s("a=1, b=2"), s(r"(\w)=(\d)")]),
+            r#"[["a","1"],["b","2"]]"#
         );
         assert_eq!(show("match_groups", &[s("x"), s(r"(\d+)")]), "null");
         assert_eq!(
@@ -1668,11 +1830,34 @@ mod tests {
             r#"`sum` needs numbers, but the list holds a string ("x")"#
         );
         assert_eq!(show("pretty", &[n("12345")]), r#""12 345""#);
-        assert_eq!(show("pretty", &[n("1234.5")]), r#""1 234.5""#);
+        assert_eq!(show("pretty", &[n("1234.5")]), r#""1234.5""#);
+        assert_eq!(show("pretty", &[n("1234")]), r#""1234""#);
+        assert_eq!(show("pretty", &[n("-1234")]), r#""-1234""#);
+        assert_eq!(show("pretty", &[n("-123456789")]), r#""-123 456 789""#);
+        assert_eq!(show("pretty", &[n("1234567"), s(",")]), r#""1,234,567""#);
         assert_eq!(
-            show("pretty", &[j(r#"["tea", 1000, null]"#)]),
-            r#""tea, 1 000, ""#
+            show("pretty", &[j(r#"["tea", 10000, null]"#)]),
+            r#""tea, 10 000, ""#
         );
+        assert_eq!(show("pretty", &[j("[1, 2]"), s(" | ")]), r#""1 | 2""#);
+        assert_eq!(
+            show("pretty", &[j(r#"{"a":1,"b":2}"#), s("; ")]),
+            r#""a: 1; b: 2""#
+        );
+        assert_eq!(show("fixed", &[n("13.9"), n("2")]), r#""13.90""#);
+        assert_eq!(show("fixed", &[n("2.5"), n("0")]), r#""2""#);
+        assert_eq!(show("fixed", &[s("7"), n("1")]), r#""7.0""#);
+        assert!(err("fixed", &[n("1"), n("-1")]).contains("0 to 28 decimals"));
+        assert_eq!(
+            show("format_number", &[n("1234.5"), n("2")]),
+            r#""1 234.50""#
+        );
+        assert_eq!(show("format_number", &[n("-1234567")]), r#""-1 234 567""#);
+        assert_eq!(
+            show("format_number", &[n("1234567.891"), n("2"), s(",")]),
+            r#""1,234,567.89""#
+        );
+        assert_eq!(show("format_number", &[n("999.5"), n("0")]), r#""1 000""#);
         assert_eq!(
             show(
                 "pretty",
@@ -1693,7 +1878,10 @@ mod tests {
         );
         assert!(err("filter", &[j("[1]"), n("1")]).starts_with("`filter` needs a lambda"));
         assert!(err("reduce", &[j("[1]"), n("1")]).starts_with("`reduce` needs a lambda"));
-        assert!(err("sorted", &[j("[1]"), n("1")]).starts_with("`sorted` takes a lambda"));
+        assert_eq!(
+            show("sorted", &[j("[1, 3, 2]"), Value::Bool(true)]),
+            "[3,2,1]"
+        );
     }
 
     #[test]
@@ -1716,7 +1904,12 @@ mod tests {
             "[[1],[1,5],[2,1]]"
         );
         assert_eq!(show("sorted", &[j("[true, false]")]), "[false,true]");
-        assert_eq!(show("sorted", &[j(r#"{"b":1,"a":2}"#)]), r#"["a","b"]"#);
+        // A Dictionary is sorted by key, and stays a Dictionary.
+        assert_eq!(show("sorted", &[j(r#"{"b":1,"a":2}"#)]), r#"{"a":2,"b":1}"#);
+        assert_eq!(
+            show("sorted", &[j(r#"{"b":1,"a":2}"#), Value::Bool(true)]),
+            r#"{"b":1,"a":2}"#
+        );
         assert_eq!(show("sorted", &[j("[]")]), "[]");
         assert_eq!(
             err("sorted", &[j(r#"[1, "x"]"#)]),
@@ -1774,9 +1967,9 @@ mod tests {
             "`enumerate` needs a list, not a dictionary"
         );
         assert_eq!(show("index_of", &[j(r#"[1,"2",3]"#), n("2")]), "1");
-        assert_eq!(show("index_of", &[j("[1]"), n("5")]), "-1");
+        assert_eq!(show("index_of", &[j("[1]"), n("5")]), "null");
         assert_eq!(show("index_of", &[s("привет"), s("вет")]), "3");
-        assert_eq!(show("index_of", &[s("abc"), s("z")]), "-1");
+        assert_eq!(show("index_of", &[s("abc"), s("z")]), "null");
         assert_eq!(
             err("index_of", &[n("1"), n("1")]),
             "`index_of` needs a list or a string, not a number"

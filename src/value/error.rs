@@ -136,7 +136,21 @@ impl fmt::Display for Mismatch {
             };
         };
         match self.op {
-            Op::Add => write!(f, "add {r} to {l}"),
+            Op::Add => {
+                write!(f, "add {r} to {l}")?;
+                let text_and_number = matches!(
+                    (l.type_name, r.type_name),
+                    ("string", "number") | ("number", "string")
+                );
+                if text_and_number {
+                    // What a SmartQuery user expects to work: say how it is written here.
+                    f.write_str(
+                        "; to put a number into a text, write a template (\"Total: %n%\" or \
+                         \"Total: {{ %n% }}\") or convert it: \"Total: \" + str(%n%)",
+                    )?;
+                }
+                Ok(())
+            }
             Op::Sub => write!(f, "subtract {r} from {l}"),
             Op::Mul => write!(f, "multiply {l} by {r}"),
             Op::Div | Op::FloorDiv => write!(f, "divide {l} by {r}"),

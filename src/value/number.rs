@@ -479,8 +479,15 @@ impl Number {
     // ---- text -------------------------------------------------------------------------------
 
     /// The text with thousands grouped by spaces, as `pretty` shows numbers: `12 345`,
-    /// `-1 234 567.891`. Scientific `Big` text is returned as written.
+    /// `-1 234 567.891` (from five integer digits on, as SmartQuery: `1234` stays). Scientific
+    /// `Big` text is returned as written.
     pub fn to_grouped_string(&self) -> String {
+        self.grouped(" ", 5)
+    }
+
+    /// The text with the integer digits grouped by threes with `sep`, when there are at least
+    /// `min_digits` of them.
+    pub fn grouped(&self, sep: &str, min_digits: usize) -> String {
         let text = self.to_string();
         if text.contains(['e', 'E']) {
             return text;
@@ -493,11 +500,14 @@ impl Number {
             Some((i, f)) => (i, Some(f)),
             None => (unsigned, None),
         };
-        let mut out = String::with_capacity(text.len() + int.len() / 3);
+        if int.len() < min_digits {
+            return text;
+        }
+        let mut out = String::with_capacity(text.len() + int.len() / 3 * sep.len());
         out.push_str(sign);
         for (i, c) in int.chars().enumerate() {
             if i > 0 && (int.len() - i) % 3 == 0 {
-                out.push(' ');
+                out.push_str(sep);
             }
             out.push(c);
         }
@@ -506,6 +516,27 @@ impl Number {
             out.push_str(frac);
         }
         out
+    }
+
+    /// The text with exactly `places` decimals, rounded half to even: `13.9` → `13.90`.
+    pub fn fixed(&self, places: usize) -> String {
+        let rounded = self.round(places as i64);
+        let text = rounded.to_string();
+        if text.contains(['e', 'E']) {
+            return text;
+        }
+        let (int, frac) = match text.split_once('.') {
+            Some((i, f)) => (i.to_string(), f.to_string()),
+            None => (text.clone(), String::new()),
+        };
+        if places == 0 {
+            return int;
+        }
+        let mut frac = frac;
+        while frac.len() < places {
+            frac.push('0');
+        }
+        format!("{int}.{frac}")
     }
 }
 
@@ -1000,6 +1031,15 @@ mod tests {
         assert_eq!(n("12345").to_grouped_string(), "12 345");
         assert_eq!(n("-1234567.891").to_grouped_string(), "-1 234 567.891");
         assert_eq!(n("999").to_grouped_string(), "999");
+        assert_eq!(n("1234").to_grouped_string(), "1234");
+        assert_eq!(n("-1234").to_grouped_string(), "-1234");
+        assert_eq!(n("-123456789").to_grouped_string(), "-123 456 789");
+        assert_eq!(n("1234.5").grouped(",", 4), "1,234.5");
+        assert_eq!(n("13.9").fixed(2), "13.90");
+        assert_eq!(n("2.675").fixed(2), "2.68");
+        assert_eq!(n("2.665").fixed(2), "2.66");
+        assert_eq!(n("-0.5").fixed(0), "0");
+        assert_eq!(n("7").fixed(3), "7.000");
         assert_eq!(n("1e400").to_grouped_string(), "1e400");
     }
 }

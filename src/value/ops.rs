@@ -394,7 +394,7 @@ mod tests {
         );
         assert_eq!(
             err(add(&s("a"), &num("1"))),
-            r#"cannot add a number to a string ("a")"#
+            r#"cannot add a number to a string ("a"); to put a number into a text, write a template ("Total: %n%" or "Total: {{ %n% }}") or convert it: "Total: " + str(%n%)"#
         );
         assert_eq!(
             err(add(&list(&[]), &s("x"))),

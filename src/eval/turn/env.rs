@@ -385,6 +385,11 @@ impl Env<'_> {
                         }
                     }
                     if name == "sorted" {
+                        // `sorted(x, key, reverse)`: reverse keeps equal elements in order.
+                        let reverse = match extra.first() {
+                            Some(r) => self.eval(r)?.truthy(),
+                            None => false,
+                        };
                         let mut pairs: Vec<(Value, Value)> = keys.into_iter().zip(out).collect();
                         let mut error = None;
                         pairs.sort_by(|(a, _), (b, _)| match ops::compare(a, b) {
@@ -397,7 +402,33 @@ impl Env<'_> {
                         if let Some(e) = error {
                             return value_error(span, e);
                         }
+                        if reverse {
+                            pairs.reverse();
+                            let mut k = 0;
+                            while k < pairs.len() {
+                                let mut end = k + 1;
+                                while end < pairs.len()
+                                    && ops::compare(&pairs[end].0, &pairs[k].0)
+                                        == Ok(Ordering::Equal)
+                                {
+                                    end += 1;
+                                }
+                                pairs[k..end].reverse();
+                                k = end;
+                            }
+                        }
                         out = pairs.into_iter().map(|(_, x)| x).collect();
+                        // A Dictionary comes back as a Dictionary, in the new key order.
+                        if let Value::Dict(d) = &subject {
+                            let map: Map = out
+                                .iter()
+                                .filter_map(|k| {
+                                    let k = k.as_str()?;
+                                    Some((Arc::from(k), d.get(k)?.clone()))
+                                })
+                                .collect();
+                            return Ok(Value::from(map));
+                        }
                     }
                     Value::list(out).or_else(|err| value_error(span, err))
                 }
