@@ -42,6 +42,21 @@ fn sx(e: &Expr) -> String {
         ),
         ExprKind::Index(a, b) => format!("(idx {} {})", sx(a), sx(b)),
         ExprKind::Member(a, k) => format!("(key {} {})", sx(a), k.name),
+        ExprKind::Slice {
+            value,
+            from,
+            to,
+            step,
+        } => {
+            let part = |p: &Option<Box<Expr>>| p.as_deref().map_or("_".to_string(), sx);
+            format!(
+                "(slice {} {} {} {})",
+                sx(value),
+                part(from),
+                part(to),
+                part(step)
+            )
+        }
         ExprKind::Lambda { params, body } => format!(
             "(fn ({}) {})",
             params
@@ -157,6 +172,32 @@ fn postfix_calls_indexes_and_keys() {
     assert_eq!(e("%body.items.0.name%"), "%body.items.0.name%");
     assert_eq!(e("get(%d%, 'k', 0)"), "(get %d% \"k\" 0)");
     assert_eq!(e("rand()"), "(rand )");
+}
+
+#[test]
+fn slices_take_every_optional_part() {
+    assert_eq!(e("%a%[1:2]"), "(slice %a% 1 2 _)");
+    assert_eq!(e("%a%[:2]"), "(slice %a% _ 2 _)");
+    assert_eq!(e("%a%[3:]"), "(slice %a% 3 _ _)");
+    assert_eq!(e("%a%[:]"), "(slice %a% _ _ _)");
+    assert_eq!(e("%a%[::2]"), "(slice %a% _ _ 2)");
+    assert_eq!(e("%a%[::-1]"), "(slice %a% _ _ (neg 1))");
+    assert_eq!(e("%a%[1:-1:2][0]"), "(idx (slice %a% 1 (neg 1) 2) 0)");
+    assert_eq!(e("%a%[%i% + 1:]"), "(slice %a% (+ %i% 1) _ _)");
+    // A slice cannot be assigned to.
+    assert!(errors("block b {\n  set %a%[1:2] = 3\n}\n")
+        .iter()
+        .any(|m| m.contains("a slice cannot be assigned to")));
+}
+
+#[test]
+fn raw_strings_keep_backslashes_and_are_templates() {
+    assert_eq!(e(r#"r"\d+""#), r#""\d+""#);
+    assert_eq!(e(r"r'\w+ %x%'"), r#""\w+ %x%""#);
+    assert_eq!(e(r#"r"a\"b""#), r#""a\"b""#);
+    assert_eq!(e(r#"r"{{ 1 }}""#), "\"{1}\"");
+    // `r` alone is a name (the checker refuses it there), not the start of a string.
+    assert_eq!(e("r"), "r");
 }
 
 #[test]

@@ -636,6 +636,17 @@ impl<'a> Walker<'a, '_> {
                 self.expr(index);
             }
             ExprKind::Member(value, _) => self.expr(value),
+            ExprKind::Slice {
+                value,
+                from,
+                to,
+                step,
+            } => {
+                self.expr(value);
+                for part in [from, to, step].into_iter().flatten() {
+                    self.expr(part);
+                }
+            }
             ExprKind::Lambda { params, body } => {
                 self.report(misplaced_lambda(self.file, expr.span, None));
                 self.lambda(params, body);

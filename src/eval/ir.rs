@@ -261,6 +261,17 @@ impl Slots<'_> {
                 self.expr(a);
                 self.expr(b);
             }
+            ExprKind::Slice {
+                value,
+                from,
+                to,
+                step,
+            } => {
+                self.expr(value);
+                for part in [from, to, step].into_iter().flatten() {
+                    self.expr(part);
+                }
+            }
             ExprKind::Cond {
                 cond,
                 then,

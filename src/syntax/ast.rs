@@ -446,6 +446,13 @@ pub enum ExprKind {
         style: CallStyle,
     },
     Index(Box<Expr>, Box<Expr>),
+    /// `x[from:to:step]`, each part optional (Python's slices).
+    Slice {
+        value: Box<Expr>,
+        from: Option<Box<Expr>>,
+        to: Option<Box<Expr>>,
+        step: Option<Box<Expr>>,
+    },
     /// `x.key`
     Member(Box<Expr>, Ident),
     /// `x => body` / `(a, b) => body`; only valid as a call argument.

@@ -844,8 +844,19 @@ impl Lower {
             let pspan = self.span(&p);
             match p.as_rule() {
                 Rule::index => {
-                    if let Some(e) = p.into_inner().next() {
-                        index.push(self.expr(e));
+                    let mut parts = p.into_inner();
+                    match (parts.next(), parts.next()) {
+                        (Some(e), None) if e.as_rule() != Rule::slice_rest => {
+                            index.push(self.expr(e));
+                        }
+                        _ => {
+                            self.error(
+                                Code::Syntax,
+                                pspan,
+                                "a slice cannot be assigned to; set one element (`%x%[1]`) or \
+                                 the whole variable",
+                            );
+                        }
                     }
                 }
                 Rule::member => {
@@ -1126,11 +1137,44 @@ impl Lower {
                     )
                 }
                 Rule::index => {
-                    let Some(i) = p.into_inner().next() else {
-                        return expr(ExprKind::Invalid, span);
-                    };
-                    let i = self.expr(i);
-                    expr(ExprKind::Index(Box::new(value), Box::new(i)), whole)
+                    let mut from = None;
+                    let mut rest = None;
+                    for part in p.into_inner() {
+                        match part.as_rule() {
+                            Rule::slice_rest => rest = Some(part),
+                            _ => from = Some(self.expr(part)),
+                        }
+                    }
+                    match (from, rest) {
+                        (Some(i), None) => {
+                            expr(ExprKind::Index(Box::new(value), Box::new(i)), whole)
+                        }
+                        (from, Some(rest)) => {
+                            let (mut to, mut step) = (None, None);
+                            for part in rest.into_inner() {
+                                let rule = part.as_rule();
+                                let Some(e) = part.into_inner().next() else {
+                                    continue;
+                                };
+                                let e = Some(Box::new(self.expr(e)));
+                                if rule == Rule::slice_to {
+                                    to = e;
+                                } else {
+                                    step = e;
+                                }
+                            }
+                            expr(
+                                ExprKind::Slice {
+                                    value: Box::new(value),
+                                    from: from.map(Box::new),
+                                    to,
+                                    step,
+                                },
+                                whole,
+                            )
+                        }
+                        (None, None) => expr(ExprKind::Invalid, span),
+                    }
                 }
                 _ => {
                     let Some(k) = p.into_inner().next() else {

@@ -24,6 +24,22 @@ pub(super) enum RawPart {
 
 /// Splits a raw string literal (quotes included) starting at absolute offset `at` into parts.
 pub(super) fn scan(raw: &str, at: usize, problems: &mut Vec<Problem>) -> Vec<RawPart> {
+    // `r"…"`: the same literal without its escapes.
+    if let Some(rest) = raw.strip_prefix('r') {
+        let mut scanner = Scanner {
+            src: rest,
+            at: at + 1,
+            quote: rest.as_bytes().first().copied().unwrap_or(b'"'),
+            triple: false,
+            raw: true,
+            indent: 0,
+            parts: Vec::new(),
+            text: String::new(),
+            problems,
+        };
+        scanner.run(1, rest.len().saturating_sub(1).max(1), false);
+        return scanner.parts;
+    }
     let (content_start, content_end, indent, first_line_indented) = if raw.starts_with("\"\"\"") {
         triple_layout(raw)
     } else {
@@ -34,6 +50,7 @@ pub(super) fn scan(raw: &str, at: usize, problems: &mut Vec<Problem>) -> Vec<Raw
         at,
         quote: raw.as_bytes().first().copied().unwrap_or(b'"'),
         triple: raw.starts_with("\"\"\""),
+        raw: false,
         indent,
         parts: Vec::new(),
         text: String::new(),
@@ -87,6 +104,8 @@ struct Scanner<'a, 'p> {
     at: usize,
     quote: u8,
     triple: bool,
+    /// `r"…"`: a backslash is text, and keeps the character after it as text too.
+    raw: bool,
     indent: usize,
     parts: Vec<RawPart>,
     text: String,
@@ -102,6 +121,14 @@ impl Scanner<'_, '_> {
         }
         while i < end {
             match bytes[i] {
+                b'\\' if self.raw => {
+                    let next = self.src[i + 1..end]
+                        .chars()
+                        .next()
+                        .map_or(0, char::len_utf8);
+                    self.text.push_str(&self.src[i..i + 1 + next]);
+                    i += 1 + next;
+                }
                 b'\\' => i = self.escape(i, end),
                 b'%' => i = self.percent(i, end),
                 b'{' if bytes.get(i + 1) == Some(&b'{') => i = self.hole(i, end),

@@ -111,6 +111,38 @@ impl Value {
         }
     }
 
+    /// `x[from:to:step]` with Python's rules: every part optional, negative indexes count from
+    /// the end, a negative step walks backwards (`[::-1]` reverses); a step of 0 is an error.
+    /// Strings are sliced by character.
+    pub fn slice_step(
+        &self,
+        from: Option<i64>,
+        to: Option<i64>,
+        step: Option<i64>,
+    ) -> Result<Value, ValueError> {
+        let step = step.unwrap_or(1);
+        if step == 1 {
+            return self.slice(from, to);
+        }
+        if step == 0 {
+            return Err(ValueError::SliceStep);
+        }
+        let chars: Vec<char> = match self {
+            Value::String(s) => s.chars().collect(),
+            _ => Vec::new(),
+        };
+        let len = match self {
+            Value::List(items) => items.len(),
+            Value::String(_) => chars.len(),
+            _ => return Err(ValueError::operand(Op::Slice, self)),
+        };
+        let picked = step_indices(from, to, step, len);
+        Ok(match self {
+            Value::List(items) => Value::List(Arc::new(picked.map(|i| items[i].clone()).collect())),
+            _ => Value::String(picked.map(|i| chars[i]).collect::<String>().into()),
+        })
+    }
+
     /// Assigns `value` at `path` below this value: `set %cart%[%item%] = 1`,
     /// `set %profile.name% = …`. Keys and indexes are read as by [`Value::index`]. Missing
     /// Dictionaries on the way (and a Null being assigned into) are created; a List index must
@@ -255,6 +287,47 @@ fn resolve_index(i: i64, len: usize) -> Option<usize> {
 }
 
 /// Python's slice bounds, clamped into `0..=len` with `start <= end`.
+/// The indexes a slice with a step other than 1 picks (CPython's `PySlice_AdjustIndices`).
+fn step_indices(
+    from: Option<i64>,
+    to: Option<i64>,
+    step: i64,
+    len: usize,
+) -> impl Iterator<Item = usize> {
+    let n = i128::try_from(len).unwrap_or(i128::MAX);
+    let step = i128::from(step);
+    let adjust = |bound: Option<i64>, default: i128| match bound {
+        None => default,
+        Some(i) => {
+            let mut i = i128::from(i);
+            if i < 0 {
+                i += n;
+                if i < 0 {
+                    i = if step < 0 { -1 } else { 0 };
+                }
+            } else if i >= n {
+                i = if step < 0 { n - 1 } else { n };
+            }
+            i
+        }
+    };
+    let (start, stop) = if step < 0 {
+        (adjust(from, n - 1), adjust(to, -1))
+    } else {
+        (adjust(from, 0), adjust(to, n))
+    };
+    let mut i = start;
+    std::iter::from_fn(move || {
+        let inside = if step > 0 { i < stop } else { i > stop };
+        if !inside {
+            return None;
+        }
+        let at = usize::try_from(i).ok()?;
+        i += step;
+        Some(at)
+    })
+}
+
 fn slice_bounds(from: Option<i64>, to: Option<i64>, len: usize) -> (usize, usize) {
     let n = i128::try_from(len).unwrap_or(i128::MAX);
     let clamp = |bound: Option<i64>, default: i128| {

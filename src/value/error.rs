@@ -23,6 +23,9 @@ pub enum ValueError {
     /// A result beyond what a number can hold (about 1.8e308 once past the exact range).
     #[error("the number is too large to compute with")]
     NumberTooLarge,
+    /// `x[::0]`.
+    #[error("a slice's step cannot be 0")]
+    SliceStep,
     /// `(-8) ** 0.5` and the like.
     #[error("the result is not a real number")]
     NotReal,

@@ -216,6 +216,41 @@ impl Env<'_> {
                 let v = self.eval(x)?;
                 Ok(v.get_segment(&key.name).cloned().unwrap_or(Value::Null))
             }
+            ExprKind::Slice {
+                value,
+                from,
+                to,
+                step,
+            } => {
+                let v = self.eval(value)?;
+                let mut bound = |part: &Option<Box<Expr>>, what: &str| -> Eval<Option<i64>> {
+                    let Some(part) = part else { return Ok(None) };
+                    match self.eval(part)? {
+                        Value::Null => Ok(None),
+                        n => match n.to_number().and_then(|n| n.to_i64()) {
+                            Some(i) => Ok(Some(i)),
+                            None => fail(
+                                part.span,
+                                format!("a slice's {what} must be a whole number, not {}", {
+                                    let t = n.type_name();
+                                    if t == "null" {
+                                        "null".to_string()
+                                    } else {
+                                        format!("a {t}")
+                                    }
+                                }),
+                            ),
+                        },
+                    }
+                };
+                let (a, b, c) = (
+                    bound(from, "start")?,
+                    bound(to, "end")?,
+                    bound(step, "step")?,
+                );
+                v.slice_step(a, b, c)
+                    .or_else(|err| value_error(e.span, err))
+            }
             ExprKind::Lambda { .. } => fail(e.span, "a lambda can only be passed to a function"),
         }
     }
