@@ -937,6 +937,21 @@ impl Lower {
     }
 
     fn template_expr(&mut self, src: &str, at: usize) -> Expr {
+        let whole = Span::new(at, at + src.len());
+        if src.trim().is_empty() {
+            let e = self.error(
+                Code::Syntax,
+                Span::new(at.saturating_sub(2), at + src.len() + 2),
+                "this `{{ }}` is empty",
+            );
+            e.label = "an expression goes here".into();
+            e.help = Some(
+                "write the value to show between the braces, e.g. `{{ %n% + 1 }}`; for literal \
+                 braces write `\\{{`"
+                    .into(),
+            );
+            return expr(ExprKind::Invalid, whole);
+        }
         match parse_template_expr(src) {
             Ok(mut pairs) => {
                 self.base = at;
@@ -1263,7 +1278,22 @@ impl Lower {
         let mut body = None;
         for p in pair.into_inner() {
             match p.as_rule() {
-                Rule::ident => params.push(self.ident(&p)),
+                Rule::ident => {
+                    let param = self.ident(&p);
+                    if super::parser::RESERVED.contains(&param.name.as_str()) {
+                        let e = self.error(
+                            Code::Syntax,
+                            param.span,
+                            format!(
+                                "`{}` is a keyword: it cannot name a lambda parameter",
+                                param.name
+                            ),
+                        );
+                        e.label = "a keyword".into();
+                        e.help = Some("pick another name: `x => x * 2`".into());
+                    }
+                    params.push(param);
+                }
                 Rule::expr => body = Some(self.expr(p)),
                 _ => {}
             }

@@ -260,6 +260,44 @@ pub(super) fn broken_block_name(text: &str, start: usize) -> Option<ast::Ident> 
     })
 }
 
+/// Words an expression gives a meaning of its own: they cannot name a lambda parameter.
+pub(super) const RESERVED: &[&str] = &[
+    "if", "elif", "else", "and", "or", "not", "in", "like", "matches", "true", "false", "null",
+    "True", "False", "None",
+];
+
+/// `map(%l%, if => if)`: a keyword used as a lambda parameter.
+fn keyword_parameter(file: FileId, text: &str, at: usize, end: usize) -> Option<Diagnostic> {
+    let word = text.get(at..end)?;
+    if !RESERVED.contains(&word) {
+        return None;
+    }
+    let (_, line) = line_around(text, at);
+    let line_start = text[..at].rfind('\n').map_or(0, |p| p + 1);
+    let param = [
+        format!("{word} =>"),
+        format!("({word},"),
+        format!(", {word})"),
+    ]
+    .iter()
+    .find_map(|pattern| {
+        let p = line.find(pattern.as_str())?;
+        let skip = usize::from(pattern.starts_with(['(', ',']))
+            * (1 + usize::from(pattern.starts_with(',')));
+        Some(line_start + p + skip)
+    })?;
+    Some({
+        Diagnostic::new(
+            Code::Syntax,
+            file,
+            Span::new(param, param + word.len()),
+            format!("`{word}` is a keyword: it cannot name a lambda parameter"),
+        )
+        .with_label("a keyword")
+        .with_help("pick another name: `x => x * 2`")
+    })
+}
+
 /// A pest failure rendered as "expected …, found …".
 pub(super) fn syntax_error(
     file: FileId,
@@ -280,6 +318,37 @@ pub(super) fn syntax_error(
         } else {
             rest.chars().next().map_or(0, char::len_utf8)
         };
+    if let Some(d) = unclosed_string(file, text, at) {
+        return d;
+    }
+    if let Some(d) = keyword_parameter(file, text, at, end) {
+        return d;
+    }
+    if let Some(d) = quote_inside_hole(file, text, at) {
+        return d;
+    }
+    let at_item = text[at.min(text.len())..].starts_with("block")
+        && (at == 0 || text.as_bytes()[at - 1] == b'\n');
+    if (skip_lead(text, at) >= text.len() && !text.is_empty()) || at_item {
+        if let Some(open) = unclosed_brace(text, at) {
+            let (line, opener) = line_around(text, open);
+            let shown: String = opener.trim().chars().take(60).collect();
+            let what = if skip_lead(text, at) >= text.len() {
+                "the file ends"
+            } else {
+                "the next block starts"
+            };
+            return Diagnostic::new(
+                Code::Syntax,
+                file,
+                Span::new(at, end.max(at + 1).min(text.len().max(at))),
+                format!("`{shown}` (line {line}) is not closed: {what} before its `}}`"),
+            )
+            .with_label(format!("expected `}}` before this ({what} here)"))
+            .with_related(file, Span::new(open, open + 1), "this `{` is not closed")
+            .with_help("add the missing `}`; every block, `if`, `match`, buttons and http options end with `}`");
+        }
+    }
     if skip_lead(text, at) >= text.len() && !text.is_empty() {
         return Diagnostic::new(Code::Syntax, file, Span::new(at, end), "unexpected end of file")
             .with_label("the file ends here")
@@ -306,6 +375,137 @@ pub(super) fn syntax_error(
         d = d.with_help(format!("did you mean `{word}`?"));
     }
     d
+}
+
+/// The 1-based line number of a byte offset, and that line's text.
+fn line_around(text: &str, at: usize) -> (usize, &str) {
+    let start = text[..at].rfind('\n').map_or(0, |p| p + 1);
+    let end = text[at..].find('\n').map_or(text.len(), |p| at + p);
+    let line = text[..start].matches('\n').count() + 1;
+    (line, text[start..end].trim_end_matches('\r'))
+}
+
+/// Where the innermost `{` still open at `at` is, counted from the start of the item (the last
+/// `block` line before `at`), skipping strings and comments.
+fn unclosed_brace(text: &str, at: usize) -> Option<usize> {
+    let at = at.min(text.len());
+    let before = &text[..at];
+    let item = before
+        .trim_end_matches(['\n', '\r', ' ', '\t'])
+        .rfind("\nblock ")
+        .map_or(0, |p| p + 1);
+    let bytes = text.as_bytes();
+    let mut open = Vec::new();
+    let mut i = item;
+    while i < at {
+        match bytes[i] {
+            b'#' => {
+                while i < at && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < at && !bytes[i..].starts_with(b"\"\"\"") {
+                    i += 1;
+                }
+                i += 2;
+            }
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < at && bytes[i] != q && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'{' => open.push(i),
+            b'}' => {
+                open.pop();
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    open.pop()
+}
+
+/// A `"` or `'` that starts a string the line does not close.
+fn unclosed_string(file: FileId, text: &str, at: usize) -> Option<Diagnostic> {
+    let rest = text.get(at..)?;
+    let q = rest.chars().next().filter(|c| matches!(c, '"' | '\''))?;
+    // Part of a `"""` (pest read `""` as an empty string before it): not this case.
+    if rest.starts_with("\"\"\"") || text[..at].ends_with("\"\"") {
+        return None;
+    }
+    let line = &rest[1..rest.find('\n').unwrap_or(rest.len())];
+    let mut escaped = false;
+    for c in line.chars() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' => escaped = true,
+            c if c == q => return None,
+            _ => {}
+        }
+    }
+    Some(
+        Diagnostic::new(
+            Code::Syntax,
+            file,
+            Span::new(at, at + 1),
+            format!("this string is not closed: the line ends before a closing `{q}`"),
+        )
+        .with_label("the string starts here")
+        .with_help(format!(
+            "close it with `{q}` on the same line; for text over several lines use a \
+             triple-quoted string \"\"\"…\"\"\""
+        )),
+    )
+}
+
+/// `"{{ join(%l%, ", ") }}"`: a `"` inside the `{{ }}` of a `"…"` string ends the string there.
+fn quote_inside_hole(file: FileId, text: &str, at: usize) -> Option<Diagnostic> {
+    let at = at.min(text.len());
+    let line_start = text[..at].rfind('\n').map_or(0, |p| p + 1);
+    let bytes = text.as_bytes();
+    let mut i = line_start;
+    while i < at {
+        match bytes[i] {
+            b'#' => return None,
+            q @ (b'"' | b'\'') => {
+                let open = i;
+                i += 1;
+                let mut hole = None;
+                while i < at && bytes[i] != q && bytes[i] != b'\n' {
+                    if bytes[i..].starts_with(b"{{") {
+                        hole = Some(i);
+                    } else if bytes[i..].starts_with(b"}}") {
+                        hole = None;
+                    }
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                if let (Some(_), true) = (hole, i < at && bytes[i] == q) {
+                    let quote = q as char;
+                    let other = if quote == '"' { '\'' } else { '"' };
+                    debug_assert!(open < i);
+                    return Some(
+                        Diagnostic::new(
+                            Code::Syntax,
+                            file,
+                            Span::new(i, i + 1),
+                            format!("the string ends at this `{quote}`, inside its `{{{{ }}}}`"),
+                        )
+                        .with_label("this quote ends the string")
+                        .with_help(format!(
+                            "inside a {quote}…{quote} string, write the strings of a `{{{{ }}}}` \
+                             with the other quotes: {other}, {other}"
+                        )),
+                    );
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 fn describe_found(text: &str, at: usize) -> String {
@@ -425,6 +625,11 @@ fn describe_expected(positives: &[Rule]) -> String {
             1 => names[0].to_string(),
             n => format!("{} or {}", names[..n - 1].join(", "), names[n - 1]),
         };
+    }
+    // After a complete value pest only remembers that `a if cond else b` could go on: a
+    // person would write an operator there, or end the statement.
+    if positives == [Rule::kw_if] {
+        return "an operator or the end of the statement".to_string();
     }
     let statements = positives.iter().filter(|r| is_statement_start(**r)).count();
     let operators = positives.iter().filter(|r| is_operator(**r)).count();
