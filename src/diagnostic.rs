@@ -113,6 +113,8 @@ codes! {
     LoopWithoutWait = "loop-without-wait", Warning;
     /// A trigger that only fires under a runtime not built yet.
     LaterTrigger = "later-trigger", Warning;
+    /// A trigger that an earlier one with the same event always wins over: it never fires.
+    ShadowedTrigger = "shadowed-trigger", Warning;
 }
 
 /// A secondary label: another place that explains the problem ("first defined here").

@@ -16,7 +16,7 @@ mod walk;
 use std::collections::HashMap;
 use std::ops::Range;
 
-use crate::diagnostic::{Diagnostics, FileId};
+use crate::diagnostic::{Code, Diagnostic, Diagnostics, FileId};
 use crate::source::Sources;
 use crate::syntax::{ast, Span};
 
@@ -203,8 +203,8 @@ pub(crate) fn unreachable_blocks(program: &Program) -> Vec<BlockId> {
 }
 
 /// Resolves names and runs every static check, pushing what it finds into `diagnostics`.
-/// With `syntax_failed`, only errors are reported (warnings would be noise about code that
-/// could not be parsed).
+/// With `syntax_failed`, the warnings about the whole bot (unassigned variables, unreachable
+/// blocks, loops without a wait) are left out: the part that did not parse may hold the answer.
 pub fn check(
     sources: &Sources,
     files: Vec<ast::File>,
@@ -212,9 +212,12 @@ pub fn check(
     diagnostics: &mut Diagnostics,
 ) -> Program {
     let mut program = names::build(sources, &files, diagnostics);
-    let warnings = !syntax_failed;
-    let mut facts = walk::walk(&program, &files, warnings, diagnostics);
-    if warnings {
+    // Everything is reported in one pass: a syntax error in one item hides only the warnings
+    // that need the whole bot (a variable assigned, a block reached, a loop that waits could
+    // be in the part that did not parse).
+    let mut facts = walk::walk(&program, &files, true, diagnostics);
+    shadowed_triggers(&program, &files, diagnostics);
+    if !syntax_failed {
         walk::unassigned_variables(&facts, diagnostics);
         flow::graph_warnings(
             &program,
@@ -230,6 +233,61 @@ pub fn check(
     drop(facts);
     program.files = files;
     program
+}
+
+/// `scn::shadowed-trigger`: a trigger with the same event as an earlier one (in trigger order:
+/// files by path, then source order) can never fire — two `on start`, the same
+/// `on message "…"` (ignoring case and spaces, as matched), `contains`, `like`, `matches`
+/// with the same text, two `on fallback`.
+fn shadowed_triggers(program: &Program, files: &[ast::File], diagnostics: &mut Diagnostics) {
+    use ast::Event;
+    let mut first: std::collections::HashMap<(u8, bool, String), (FileId, Span)> =
+        std::collections::HashMap::new();
+    for (scenario, file) in files.iter().enumerate() {
+        let file_id = program.scenarios.get(scenario).map_or(scenario, |s| s.file);
+        for t in &file.triggers {
+            let normal = |s: &str| {
+                s.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            };
+            let (kind, text, shown) = match &t.event {
+                Event::Start => (0, String::new(), "on start".to_string()),
+                Event::Message(m) => (1, normal(m), format!("on message {m:?}")),
+                Event::MessageLike(m) => (2, normal(m), format!("on message like {m:?}")),
+                Event::MessageContains(m) => {
+                    (3, m.to_lowercase(), format!("on message contains {m:?}"))
+                }
+                Event::MessageMatches(r) => (
+                    4,
+                    format!("{}/{}", r.pattern, r.flags),
+                    format!("on message matches /{}/{}", r.pattern, r.flags),
+                ),
+                Event::Webhook(name) => (5, name.clone(), format!("on webhook {name:?}")),
+                Event::Fallback => (6, String::new(), "on fallback".to_string()),
+            };
+            match first.entry((kind, t.anytime, text)) {
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert((file_id, t.span));
+                }
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    let (at_file, at_span) = *e.get();
+                    diagnostics.push(
+                        Diagnostic::new(
+                            Code::ShadowedTrigger,
+                            file_id,
+                            t.span,
+                            format!("this `{shown}` trigger can never fire: an earlier one has the same event"),
+                        )
+                        .with_label("never fires")
+                        .with_related(at_file, at_span, "this one comes first and always wins")
+                        .with_help("remove one of them, or give them different texts"),
+                    );
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
