@@ -698,7 +698,7 @@ impl<'a> Walker<'a, '_> {
             None => {
                 let help = match did_you_mean(&func.name, FUNCTIONS.iter().map(|f| f.name)) {
                     Some(close) => format!("did you mean `{close}`?"),
-                    None => "the built-in functions are listed in the language reference, §6"
+                    None => "the built-in functions are listed in docs/REFERENCE.md (Functions)"
                         .to_string(),
                 };
                 self.report(

@@ -324,6 +324,9 @@ pub(super) fn syntax_error(
     if let Some(d) = keyword_parameter(file, text, at, end) {
         return d;
     }
+    if let Some(d) = unclosed_variable(file, text, at) {
+        return d;
+    }
     if let Some(d) = quote_inside_hole(file, text, at) {
         return d;
     }
@@ -426,6 +429,28 @@ fn unclosed_brace(text: &str, at: usize) -> Option<usize> {
         i += 1;
     }
     open.pop()
+}
+
+/// `%name` without its closing `%`.
+fn unclosed_variable(file: FileId, text: &str, at: usize) -> Option<Diagnostic> {
+    let rest = text.get(at..)?.strip_prefix('%')?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || matches!(c, '_' | '.'))
+        .collect();
+    if name.is_empty() || rest[name.len()..].starts_with('%') {
+        return None;
+    }
+    Some(
+        Diagnostic::new(
+            Code::Syntax,
+            file,
+            Span::new(at, at + 1 + name.len()),
+            format!("`%{name}` is not closed: a variable is written between two `%`"),
+        )
+        .with_label("the closing `%` is missing")
+        .with_help(format!("write `%{name}%`")),
+    )
 }
 
 /// A `"` or `'` that starts a string the line does not close.
