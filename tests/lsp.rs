@@ -424,6 +424,13 @@ fn completion_and_hover() {
     let hover = c.request("textDocument/hover", at(5, 14));
     let value = hover["result"]["contents"]["value"].as_str().unwrap_or("");
     assert!(value.contains("len("), "{hover}");
+    // The doc comes from the functions table, the same one the checker and the reference use.
+    let len = scenarist::check::FUNCTIONS
+        .iter()
+        .find(|f| f.name == "len")
+        .map(|f| f.doc)
+        .unwrap_or_default();
+    assert!(!len.is_empty() && value.contains(len), "{hover}");
     let hover = c.request("textDocument/hover", at(0, 7));
     let value = hover["result"]["contents"]["value"].as_str().unwrap_or("");
     assert!(value.contains("user variable"), "{hover}");

@@ -181,8 +181,9 @@ pub fn hover(program: &Program, text: &str, offset: usize) -> Option<String> {
         return None;
     }
     Some(format!(
-        "```\n{}\n```\nbuilt-in function, {}",
+        "```\n{}\n```\n{}\n\nbuilt-in function, {} (docs/REFERENCE.md, Functions)",
         f.signature,
+        f.doc,
         f.arity_text()
     ))
 }
