@@ -744,6 +744,7 @@ mod mutations {
             bless,
             coverage: true,
             max_response_bytes: scenarist::http::DEFAULT_MAX_RESPONSE_BYTES,
+            record: None,
         };
         let run = testing::run(&config, &|s| scenarist::compile(s));
         run.files.into_iter().map(|f| f.outcome).collect()

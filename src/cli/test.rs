@@ -23,6 +23,17 @@ pub struct TestArgs {
     #[arg(long)]
     bless: bool,
 
+    /// Run the conversations against the real endpoints and write their responses into the
+    /// files as stubs (secrets redacted), so a test of a real API is written by talking to it
+    /// once.
+    #[arg(long, conflicts_with = "bless")]
+    record: bool,
+
+    /// With --record: only these hosts may be called (repeatable; as `run --allow-host`).
+    /// Without it, any public host may, and private and loopback addresses are refused.
+    #[arg(long, value_name = "HOST[:PORT]", requires = "record")]
+    allow_host: Vec<String>,
+
     /// Largest stubbed response body accepted, in bytes, as `run` does for real ones; a
     /// larger one is a transport failure.
     #[arg(long, value_name = "N", default_value_t = crate::http::DEFAULT_MAX_RESPONSE_BYTES)]
@@ -65,6 +76,22 @@ pub fn run(args: TestArgs) -> u8 {
         bless: args.bless,
         coverage: args.coverage,
         max_response_bytes: args.max_response_bytes,
+        record: None,
+    };
+    let config = if args.record {
+        let policy = match crate::http::Policy::allow(&args.allow_host) {
+            Ok(p) => p,
+            Err(e) => return usage_error(e),
+        };
+        let limits = crate::http::Limits {
+            max_response_bytes: args.max_response_bytes,
+        };
+        testing::Config {
+            record: Some(crate::http::Client::new(policy, limits)),
+            ..config
+        }
+    } else {
+        config
     };
     let run = testing::run(&config, &|sources| super::compile_with_big_stack(sources));
 
@@ -107,13 +134,14 @@ pub fn run(args: TestArgs) -> u8 {
     let blessed = run
         .files
         .iter()
-        .filter(|f| matches!(f.outcome, Outcome::Blessed))
+        .filter(|f| matches!(f.outcome, Outcome::Blessed | Outcome::Recorded))
         .count();
     if blessed > 0 {
         let _ = writeln!(
             out,
-            "{blessed} file{} blessed: review the changes (git diff) before committing",
-            if blessed == 1 { "" } else { "s" }
+            "{blessed} file{} {}: review the changes (git diff) before committing",
+            if blessed == 1 { "" } else { "s" },
+            if args.record { "recorded" } else { "blessed" }
         );
     }
     let _ = writeln!(out, "{}", testing::report::summary(&run));

@@ -41,6 +41,9 @@ pub struct Config {
     pub coverage: bool,
     /// `--max-response-bytes`: stubs obey the same cap as real responses.
     pub max_response_bytes: u64,
+    /// `--record`: talk to the real endpoints with this client (the operator's host policy)
+    /// and write their responses into the files as stubs.
+    pub record: Option<crate::http::Client>,
 }
 
 /// A bot the tests talk to.
@@ -78,6 +81,8 @@ pub enum Outcome {
     Passed,
     /// `--bless` rewrote the file, and it passes now.
     Blessed,
+    /// `--record` wrote the real responses into the file, and it passes offline now.
+    Recorded,
     /// The transcript differs, or stubs and requests do not pair up. `note` says why
     /// `--bless` left the file alone, when it did.
     Failed {
@@ -92,7 +97,7 @@ pub enum Outcome {
 
 impl Outcome {
     pub fn passed(&self) -> bool {
-        matches!(self, Outcome::Passed | Outcome::Blessed)
+        matches!(self, Outcome::Passed | Outcome::Blessed | Outcome::Recorded)
     }
 }
 
@@ -459,6 +464,45 @@ fn test_file(
     let mut visited = config
         .coverage
         .then(|| vec![false; rt.program().blocks.len()]);
+    if let Some(client) = &config.record {
+        let text = match std::panic::catch_unwind(AssertUnwindSafe(|| {
+            runner::record_file(file, rt, tokio, client)
+        })) {
+            Ok(text) => text,
+            Err(_) => {
+                let message = "the test runner crashed on this file (a bug in scenarist; the \
+                               panic message is above)";
+                return (Outcome::Error(message.into()), visited);
+            }
+        };
+        if let Err(e) = write_atomically(path, &text) {
+            return (
+                Outcome::Error(format!("not recorded: cannot write the file: {e}")),
+                visited,
+            );
+        }
+        // What was written must pass offline, from its own stubs.
+        return match format::parse(text.as_bytes()) {
+            Ok(f) => {
+                let run = runner::run_file(
+                    &f,
+                    rt,
+                    tokio,
+                    visited.as_deref_mut(),
+                    false,
+                    config.max_response_bytes,
+                );
+                if run.passed() {
+                    (Outcome::Recorded, visited)
+                } else {
+                    let note = "recorded, but the replay from the recorded stubs differs (a \
+                                random or time-dependent answer?)";
+                    (failed(run.conversations, Some(note.into())), visited)
+                }
+            }
+            Err(problems) => (Outcome::Malformed(problems), visited),
+        };
+    }
     let ran = std::panic::catch_unwind(AssertUnwindSafe(|| {
         runner::run_file(
             file,

@@ -39,6 +39,13 @@ pub fn file_result(r: &FileResult, color: bool, verbose: bool) -> String {
                 paint("blessed", color, |s| s.cyan().to_string())
             );
         }
+        Outcome::Recorded => {
+            let _ = writeln!(
+                out,
+                "{} {path}",
+                paint("recorded", color, |s| s.cyan().to_string())
+            );
+        }
         Outcome::Failed {
             conversations,
             note,
@@ -268,7 +275,7 @@ pub fn junit(run: &Run) -> String {
                 f.duration.as_secs_f64()
             );
             let detail = match &f.outcome {
-                Outcome::Passed | Outcome::Blessed => None,
+                Outcome::Passed | Outcome::Blessed | Outcome::Recorded => None,
                 Outcome::Malformed(p) => Some((
                     "not a valid test file".to_string(),
                     problems(&path, p, false),

@@ -92,7 +92,7 @@ pub fn run_file(
         .iter()
         .map(|c| {
             let stubs = Stubs::new(c, max_response_bytes);
-            replay(c, rt, &mut globals, tokio, visited.as_deref_mut(), stubs)
+            replay(c, rt, &mut globals, tokio, visited.as_deref_mut(), &stubs)
         })
         .collect();
     let passed = replays.iter().all(|r| r.report.passed());
@@ -114,7 +114,7 @@ fn replay<'f>(
     globals: &mut Globals,
     tokio: &tokio::runtime::Runtime,
     mut visited: Option<&mut [bool]>,
-    stubs: Stubs<'f>,
+    stubs: &dyn Logged,
 ) -> Replay<'f> {
     let s = &c.settings;
     let mut session = rt.new_session(
@@ -166,9 +166,9 @@ fn replay<'f>(
         }
         let events = match visited.as_deref_mut() {
             Some(v) => {
-                tokio.block_on(rt.turn_covering(&mut session, globals, &turn.input.text, &stubs, v))
+                tokio.block_on(rt.turn_covering(&mut session, globals, &turn.input.text, stubs, v))
             }
-            None => tokio.block_on(rt.turn(&mut session, globals, &turn.input.text, &stubs)),
+            None => tokio.block_on(rt.turn(&mut session, globals, &turn.input.text, stubs)),
         };
         let sent = stubs.requests_since(requests);
         let mut sent = sent.iter();
@@ -427,6 +427,171 @@ fn read_body(expected: &Body, bytes: &[u8], content_type: Option<&str>, redact: 
         ),
         Body::Text(_) => Body::Text(redact.apply(&decode(bytes))),
     }
+}
+
+/// A transport whose requests can be read back, in order.
+pub trait Logged: crate::http::Transport {
+    /// The requests made so far, from the `from`-th on.
+    fn requests_since(&self, from: usize) -> Vec<Request>;
+}
+
+impl Logged for Stubs<'_> {
+    fn requests_since(&self, from: usize) -> Vec<Request> {
+        Stubs::requests_since(self, from)
+    }
+}
+
+/// `scenarist test --record`: the real client, and every exchange it had.
+struct Recorder {
+    client: crate::http::Client,
+    log: std::sync::Mutex<Vec<(Request, Result<crate::http::Response, crate::http::Failure>)>>,
+}
+
+impl crate::http::Transport for Recorder {
+    fn send<'a>(&'a self, request: &'a Request) -> crate::http::Sent<'a> {
+        Box::pin(async move {
+            let outcome = crate::http::Transport::send(&self.client, request).await;
+            self.log
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((request.clone(), outcome.clone()));
+            outcome
+        })
+    }
+}
+
+impl Logged for Recorder {
+    fn requests_since(&self, from: usize) -> Vec<Request> {
+        let log = self.log.lock().unwrap_or_else(|e| e.into_inner());
+        log.get(from..)
+            .map(|l| l.iter().map(|(r, _)| r.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// Headers of a real response worth keeping in a stub: what the bot's reading depends on.
+const RECORDED_HEADERS: &[&str] = &["content-type", "location", "retry-after"];
+
+/// A real outcome as stub lines: `→ 200`, the headers that matter, the body (JSON
+/// pretty-printed, text as `|` lines), secrets hidden; or `→ error: …`.
+fn stub_lines(
+    outcome: &Result<crate::http::Response, crate::http::Failure>,
+    redact: &Redactor,
+) -> Vec<String> {
+    let response = match outcome {
+        Ok(r) => r,
+        Err(f) => return vec![format!("→ error: {}", redact.apply(&f.0))],
+    };
+    let mut out = vec![format!("→ {}", response.status)];
+    for (name, value) in &response.headers {
+        if RECORDED_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+            let value = String::from_utf8_lossy(value);
+            out.push(format!("  {}: {}", title_case(name), redact.apply(&value)));
+        }
+    }
+    if response.body.is_empty() {
+        return out;
+    }
+    let content_type = response.header("content-type");
+    let decoded = crate::http::body::decode(content_type.as_deref(), &response.body);
+    let json = decoded.bad_json.is_none()
+        && content_type
+            .as_deref()
+            .is_some_and(|t| t.to_ascii_lowercase().contains("json"));
+    if json {
+        let text = decoded.value.to_json_string().unwrap_or_default();
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(&text) {
+            let pretty = serde_json::to_string_pretty(&v).unwrap_or(text);
+            out.extend(redact.apply(&pretty).lines().map(|l| format!("  {l}")));
+            return out;
+        }
+    }
+    let text = redact.apply(&decoded.value.render());
+    for line in text.trim_end_matches('\n').split('\n') {
+        let line = line.trim_end_matches('\r');
+        out.push(if line.is_empty() {
+            "  |".to_string()
+        } else {
+            format!("  | {line}")
+        });
+    }
+    out
+}
+
+/// `content-type` → `Content-Type`.
+fn title_case(name: &str) -> String {
+    name.split('-')
+        .map(|part| {
+            let mut c = part.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().collect::<String>() + &c.as_str().to_ascii_lowercase(),
+                None => String::new(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// `scenarist test --record`: replays every conversation against the real endpoints and
+/// returns the file rewritten with what happened — the bot's outputs, the requests, and the
+/// real responses as stubs. Settings, inputs and the comments before each conversation's first
+/// message are kept; lines between messages are rewritten.
+pub fn record_file(
+    file: &TestFile,
+    rt: &Runtime,
+    tokio: &tokio::runtime::Runtime,
+    client: &crate::http::Client,
+) -> String {
+    let lines = &file.lines;
+    let mut globals = rt.new_globals();
+    let mut out: Vec<String> = Vec::new();
+    let starts: Vec<usize> = file.conversations.iter().map(|c| c.line).collect();
+    let header_end = starts.first().copied().unwrap_or(lines.len());
+    out.extend(lines[..header_end.min(lines.len())].iter().cloned());
+    for (i, c) in file.conversations.iter().enumerate() {
+        let recorder = Recorder {
+            client: client.clone(),
+            log: std::sync::Mutex::new(Vec::new()),
+        };
+        let replay = replay(c, rt, &mut globals, tokio, None, &recorder);
+        let mut redact = Redactor::default();
+        for (name, value) in &c.settings.vars {
+            if c.settings.secrets.contains(name) {
+                redact.add(value);
+            }
+        }
+        let log = recorder.log.lock().unwrap_or_else(|e| e.into_inner());
+        let first_turn = c.turns.first().map_or(c.line, |t| t.at.start);
+        out.extend(
+            lines[c.line.min(lines.len())..first_turn.min(lines.len())]
+                .iter()
+                .cloned(),
+        );
+        for (turn, actual) in c.turns.iter().zip(&replay.turns) {
+            out.extend(
+                lines[turn.at.start..turn.at.end.min(lines.len())]
+                    .iter()
+                    .cloned(),
+            );
+            for a in actual {
+                match a {
+                    Actual::Output(o) => out.extend(render::output(o)),
+                    Actual::Exchange { k, request } => {
+                        out.extend(render::request(request));
+                        if let Some((_, outcome)) = log.get(*k) {
+                            out.extend(stub_lines(outcome, &redact));
+                        }
+                    }
+                }
+            }
+        }
+        if i + 1 < file.conversations.len() {
+            out.push(String::new());
+        }
+    }
+    let mut text = out.join("\n");
+    text.push('\n');
+    text
 }
 
 /// The file's transcript in canonical form, with the line each comes from.
