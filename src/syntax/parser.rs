@@ -388,8 +388,10 @@ fn line_around(text: &str, at: usize) -> (usize, &str) {
     (line, text[start..end].trim_end_matches('\r'))
 }
 
-/// Where the innermost `{` still open at `at` is, counted from the start of the item (the last
-/// `block` line before `at`), skipping strings and comments.
+/// Which `{` is not closed at `at`, counted from the start of the item (the last `block` line
+/// before `at`), skipping strings and comments. Indentation tells which one: a `}` that starts
+/// its line closes the `{` of the line indented as much, so in a block whose inner `if` lacks
+/// its `}` the block's own `}` does not hide the `if`'s — the `if` is the one reported.
 fn unclosed_brace(text: &str, at: usize) -> Option<usize> {
     let at = at.min(text.len());
     let before = &text[..at];
@@ -399,6 +401,7 @@ fn unclosed_brace(text: &str, at: usize) -> Option<usize> {
         .map_or(0, |p| p + 1);
     let bytes = text.as_bytes();
     let mut open = Vec::new();
+    let mut unclosed = None;
     let mut i = item;
     while i < at {
         match bytes[i] {
@@ -422,13 +425,44 @@ fn unclosed_brace(text: &str, at: usize) -> Option<usize> {
             }
             b'{' => open.push(i),
             b'}' => {
-                open.pop();
+                // A `}` that starts its line closes the open `{` whose line is indented as
+                // much: the ones opened after it (deeper) are the unclosed ones.
+                let matched = if line_starts_with(text, i) {
+                    let indent = indentation(text, i);
+                    open.iter().rposition(|&o| indentation(text, o) == indent)
+                } else {
+                    None
+                };
+                match matched {
+                    Some(m) if m + 1 < open.len() => {
+                        unclosed.get_or_insert(open[m + 1]);
+                        open.truncate(m);
+                    }
+                    _ => {
+                        open.pop();
+                    }
+                }
             }
             _ => {}
         }
         i += 1;
     }
-    open.pop()
+    unclosed.or_else(|| open.pop())
+}
+
+/// Whether only spaces and tabs come before byte `at` on its line.
+fn line_starts_with(text: &str, at: usize) -> bool {
+    let start = text[..at].rfind('\n').map_or(0, |p| p + 1);
+    text[start..at].bytes().all(|b| b == b' ' || b == b'\t')
+}
+
+/// How many spaces and tabs begin the line of byte `at`.
+fn indentation(text: &str, at: usize) -> usize {
+    let start = text[..at].rfind('\n').map_or(0, |p| p + 1);
+    text[start..]
+        .bytes()
+        .take_while(|&b| b == b' ' || b == b'\t')
+        .count()
 }
 
 /// `%name` without its closing `%`.
