@@ -699,7 +699,10 @@ fn describe_expected(positives: &[Rule]) -> String {
         if operators >= 3 && *rule == Rule::kw_if {
             continue;
         }
-        let name = if statements >= 3 && is_statement_start(*rule) {
+        let name = if *rule == Rule::kw_if && operators == 0 {
+            // Only `a if cond else b` remembered after a value: an operator would go there.
+            Some("an operator")
+        } else if statements >= 3 && is_statement_start(*rule) {
             Some("a statement")
         } else if operators >= 3 && is_operator(*rule) {
             Some("an operator")
