@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use scenarist::fmt::{format, FmtError};
+use scenarist::fmt::{format, format_how, FmtError, Pass};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -33,9 +33,12 @@ fn clean_files(dirs: &[&str]) -> Vec<(String, String)> {
     out
 }
 
+/// The formatted text, which must come from the full pass (spacing too): the layout-only
+/// fallback is for users, a test taking it means the spacing rules changed a tree.
 fn formatted(name: &str, text: &str) -> String {
-    match format(text) {
-        Ok(out) => out,
+    match format_how(text) {
+        Ok((out, Pass::Full)) => out,
+        Ok((_, Pass::LayoutOnly)) => panic!("{name}: re-spacing changed the tree\n{text}"),
         Err(FmtError::Syntax(d)) => panic!("{name}: syntax errors {d:?}"),
         Err(FmtError::Changed) => panic!("{name}: the layout changed the tree\n{text}"),
     }

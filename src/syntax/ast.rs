@@ -24,8 +24,43 @@ pub struct File {
     /// Where every string and regex literal is, in the order they were lowered (those inside
     /// `{{ }}` holes too): text that layout tools such as the formatter leave as written.
     pub literals: Vec<Span>,
+    /// The tokens of the source, for the formatter's spacing: collected only by
+    /// [`crate::syntax::parse_with_tokens`], empty otherwise.
+    pub tokens: Vec<Token>,
     /// Syntax errors found past [`crate::diagnostic::MAX_DIAGNOSTICS`] and only counted.
     pub omitted_errors: usize,
+}
+
+/// A piece of source text the formatter treats as one token, or a punctuation character whose
+/// role the text alone does not tell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Token {
+    pub kind: TokenKind,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenKind {
+    /// A word-like token copied as written: a keyword, name, variable, header name, …
+    Word,
+    /// A string or regex literal (may span lines).
+    Literal,
+    /// A number or duration (a `.` after it is kept apart: `1 .5` is not `1.5`).
+    Number,
+    /// The name of a function or method being called: `(` follows it without a space.
+    Callee,
+    /// `not in`, written with any spaces between the words.
+    NotIn,
+    /// The `-` of a negation (not a subtraction).
+    Neg,
+    /// The `{` and `}` of a dictionary (not of a block of statements).
+    DictOpen,
+    DictClose,
+    /// The `[` and `]` of an index or slice (not of a list).
+    IndexOpen,
+    IndexClose,
+    /// A `:` of a slice (not of a dictionary pair or an http option).
+    SliceColon,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

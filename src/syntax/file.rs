@@ -16,7 +16,7 @@ const PARALLEL_MIN_BYTES: usize = 256 * 1024;
 const CHUNKS_PER_THREAD: usize = 8;
 const CHUNK_MIN_BYTES: usize = 64 * 1024;
 
-pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
+pub(super) fn parse_file(file: FileId, text: &str, tokens: bool) -> (ast::File, Vec<Diagnostic>) {
     let Prescan {
         deep,
         item_lines: lines,
@@ -37,7 +37,7 @@ pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic
         vec![start, text.len()]
     };
     if bounds.len() <= 2 {
-        let (lower, _) = parse_range(file, text, &deep, &lines, start, text.len(), false);
+        let (lower, _) = parse_range(file, text, &deep, &lines, start, text.len(), false, tokens);
         return (lower.file, lower.diags);
     }
     // Chunks start at top-level lines, so each parses on its own. Should an item run past its
@@ -54,7 +54,16 @@ pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic
             }
             done.push((
                 i,
-                parse_range(file, text, &deep, &lines, bounds[i], bounds[i + 1], i > 0),
+                parse_range(
+                    file,
+                    text,
+                    &deep,
+                    &lines,
+                    bounds[i],
+                    bounds[i + 1],
+                    i > 0,
+                    tokens,
+                ),
             ));
         }
     };
@@ -79,6 +88,7 @@ pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic
             start,
             text.len(),
             false,
+            tokens,
         )],
     };
     let mut results = results.into_iter();
@@ -91,7 +101,8 @@ pub(super) fn parse_file(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic
             lower.append(chunk);
             reached = end;
         } else if reached < chunk_end {
-            let (redo, end) = parse_range(file, text, &deep, &lines, reached, chunk_end, true);
+            let (redo, end) =
+                parse_range(file, text, &deep, &lines, reached, chunk_end, true, tokens);
             lower.append(redo);
             reached = end;
         }
@@ -125,8 +136,9 @@ fn parse_range(
     start: usize,
     stop: usize,
     seen_item: bool,
+    tokens: bool,
 ) -> (Lower, usize) {
-    let mut lower = Lower::new(file, seen_item);
+    let mut lower = Lower::new(file, seen_item, tokens);
     let mut k = start;
     while k < stop {
         lower.cap_diagnostics();
@@ -215,8 +227,8 @@ mod tests {
             "lines inside strings are not item starts"
         );
         assert!(chunk_bounds(&lines, 0, text.len(), 4).len() > 2);
-        let (seq, _) = parse_range(0, &text, &deep, &lines, 0, text.len(), false);
-        let (par, diags) = parse_file(0, &text);
+        let (seq, _) = parse_range(0, &text, &deep, &lines, 0, text.len(), false, false);
+        let (par, diags) = parse_file(0, &text, false);
         assert!(diags.is_empty(), "{diags:?}");
         assert_eq!(par, seq.file);
         assert_eq!(par.blocks.len(), 5000);
@@ -231,7 +243,7 @@ mod tests {
     fn chunked_parse_reports_errors_once() {
         let mut text = tricky_file();
         text.push_str("block broken {\n  say (\n}\n");
-        let (_, diags) = parse_file(0, &text);
+        let (_, diags) = parse_file(0, &text, false);
         assert_eq!(diags.len(), 1, "{diags:?}");
     }
 }

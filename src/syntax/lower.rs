@@ -48,6 +48,8 @@ pub(super) struct Lower {
     /// Absolute offset of the text the current pairs were parsed from.
     base: usize,
     seen_item: bool,
+    /// Whether to collect [`File::tokens`] (for the formatter).
+    collect_tokens: bool,
 }
 
 fn is_keyword(rule: Rule) -> bool {
@@ -194,13 +196,14 @@ pub fn duration_ms(text: &str) -> Option<u64> {
 }
 
 impl Lower {
-    pub fn new(file_id: FileId, seen_item: bool) -> Lower {
+    pub fn new(file_id: FileId, seen_item: bool, collect_tokens: bool) -> Lower {
         Lower {
             file: File::default(),
             diags: Vec::new(),
             file_id,
             base: 0,
             seen_item,
+            collect_tokens,
         }
     }
 
@@ -215,6 +218,7 @@ impl Lower {
         self.file.blocks.extend(f.blocks);
         self.file.broken_blocks.extend(f.broken_blocks);
         self.file.literals.extend(f.literals);
+        self.file.tokens.extend(f.tokens);
         self.file.omitted_errors += f.omitted_errors;
         self.diags.extend(later.diags);
         self.cap_diagnostics();
@@ -257,6 +261,9 @@ impl Lower {
             return (base, false);
         };
         let end = self.span(&step).end;
+        if self.collect_tokens {
+            collect_tokens(step.clone(), base, &mut self.file.tokens);
+        }
         let mut found = false;
         for item in step.into_inner() {
             match item.as_rule() {
@@ -1307,4 +1314,116 @@ impl Lower {
             span,
         )
     }
+}
+
+/// The tokens of one parsed item for [`File::tokens`]: the words, names, numbers and literals
+/// of the grammar (compound ones such as `var`, `target` or `signed_number` whole) and the
+/// punctuation whose role the text alone does not tell. Operators and other punctuation are
+/// left out: the formatter reads them from the text between tokens.
+fn collect_tokens(step: Pair<'_, Rule>, base: usize, out: &mut Vec<Token>) {
+    let span = |start: usize, end: usize| Span::new(base + start, base + end);
+    let mut push = |kind: TokenKind, start: usize, end: usize| {
+        out.push(Token {
+            kind,
+            span: span(start, end),
+        })
+    };
+    let mut marks: Vec<(TokenKind, usize)> = Vec::new();
+    let mut callees: Vec<usize> = Vec::new();
+    let mut inside_atom = 0usize;
+    for p in step.into_inner().flatten() {
+        let (start, end) = (p.as_span().start(), p.as_span().end());
+        if start < inside_atom || start == end {
+            continue;
+        }
+        let rule = p.as_rule();
+        let kind = match rule {
+            Rule::string | Rule::regex => Some(TokenKind::Literal),
+            Rule::number | Rule::integer | Rule::duration | Rule::signed_number => {
+                Some(TokenKind::Number)
+            }
+            Rule::not_in => Some(TokenKind::NotIn),
+            Rule::ident if callees.contains(&start) => Some(TokenKind::Callee),
+            Rule::var | Rule::target => Some(TokenKind::Word),
+            Rule::call_expr => {
+                callees.push(start);
+                None
+            }
+            Rule::method_call => {
+                if let Some(name) = p.clone().into_inner().next() {
+                    callees.push(name.as_span().start());
+                }
+                None
+            }
+            Rule::dict => {
+                marks.push((TokenKind::DictOpen, start));
+                marks.push((TokenKind::DictClose, end - 1));
+                None
+            }
+            Rule::index => {
+                marks.push((TokenKind::IndexOpen, start));
+                marks.push((TokenKind::IndexClose, end - 1));
+                None
+            }
+            Rule::slice_rest => {
+                marks.push((TokenKind::SliceColon, start));
+                // The second `:`, if any, is the first thing after the slice's end bound.
+                let text = p.as_str();
+                let from = p
+                    .clone()
+                    .into_inner()
+                    .find(|q| q.as_rule() == Rule::slice_to)
+                    .map_or(1, |q| q.as_span().end() - start);
+                if let Some(at) = next_code(text, from).filter(|&at| text[at..].starts_with(':')) {
+                    marks.push((TokenKind::SliceColon, start + at));
+                }
+                None
+            }
+            Rule::neg => {
+                marks.push((TokenKind::Neg, start));
+                None
+            }
+            Rule::ident
+            | Rule::name
+            | Rule::literal
+            | Rule::method
+            | Rule::header_name
+            | Rule::param_name
+            | Rule::member_name
+            | Rule::or
+            | Rule::and
+            | Rule::not
+            | Rule::in_op
+            | Rule::like
+            | Rule::matches => Some(TokenKind::Word),
+            rule if is_keyword(rule) => Some(TokenKind::Word),
+            _ => None,
+        };
+        if let Some(kind) = kind {
+            push(kind, start, end);
+            inside_atom = end;
+        }
+    }
+    for (kind, at) in marks {
+        push(kind, at, at + 1);
+    }
+}
+
+/// The offset of the first character at or after `from` that is not whitespace, a line
+/// break, a `\` continuation or a comment.
+fn next_code(text: &str, mut from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    while from < bytes.len() {
+        match bytes[from] {
+            b' ' | b'\t' | b'\n' | b'\r' | b'\\' => from += 1,
+            b'#' => {
+                from = bytes[from..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |p| from + p)
+            }
+            _ => return Some(from),
+        }
+    }
+    None
 }

@@ -23,5 +23,10 @@ pub fn is_identifier(name: &str) -> bool {
 /// Parses one scenario file. Always returns an AST (of what could be parsed) and the syntax
 /// diagnostics found; many at once, recovering at the next top-level item after an error.
 pub fn parse(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
-    file::parse_file(file, text)
+    file::parse_file(file, text, false)
+}
+
+/// [`parse`], also collecting [`ast::File::tokens`] (what the formatter needs to space a line).
+pub fn parse_with_tokens(file: FileId, text: &str) -> (ast::File, Vec<Diagnostic>) {
+    file::parse_file(file, text, true)
 }
