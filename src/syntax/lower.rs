@@ -8,7 +8,7 @@ use pest::iterators::{Pair, Pairs};
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use super::ast::*;
-use super::parser::{parse_template_expr, syntax_error, Rule};
+use super::parser::{hole_syntax_error, parse_template_expr, Rule};
 use super::template;
 use super::Span;
 use crate::diagnostic::{did_you_mean, Code, Diagnostic, FileId};
@@ -971,8 +971,11 @@ impl Lower {
             Err((pos, variant)) => {
                 let whole = Span::new(at, at + src.len());
                 // Render against the hole's own text, then shift to the file.
-                let mut d = syntax_error(self.file_id, src, pos, &variant);
+                let mut d = hole_syntax_error(self.file_id, src, pos, &variant);
                 d.span = Span::new(at + d.span.start, at + d.span.end);
+                for r in &mut d.related {
+                    r.span = Span::new(at + r.span.start, at + r.span.end);
+                }
                 d.message = format!("in `{{{{ }}}}`: {}", d.message);
                 if d.help.is_none() && src.contains(['\\', '"', '\'']) {
                     d.help = Some(

@@ -104,6 +104,54 @@ pub(super) fn parse_template_expr(
     })
 }
 
+/// A syntax error in the text of a `{{ }}` hole. Where the hole's text ends too early, that
+/// is the end of the `{{ }}`, not of the file: say what was expected before it.
+pub(super) fn hole_syntax_error(
+    file: FileId,
+    src: &str,
+    at: usize,
+    variant: &ErrorVariant<Rule>,
+) -> Diagnostic {
+    if skip_lead(src, at) < src.len() {
+        return syntax_error(file, src, at, variant);
+    }
+    const FOUND: &str = "the end of the `{{ }}`";
+    if let Some(d) = inside_brackets_as(file, src, at, Some(FOUND)) {
+        return d;
+    }
+    let expected = match variant {
+        ErrorVariant::ParsingError { positives, .. } => describe_expected(positives),
+        ErrorVariant::CustomError { .. } => String::new(),
+    };
+    let expected = if expected.is_empty() || positives_are_after_value(variant) {
+        "more of the expression".to_string()
+    } else {
+        expected
+    };
+    let at = at.min(src.len());
+    Diagnostic::new(
+        Code::Syntax,
+        file,
+        Span::new(at, at),
+        format!("expected {expected}, found {FOUND}"),
+    )
+    .with_label(format!("expected {expected}"))
+    .with_help("finish the expression before `}}`, e.g. `{{ %n% + 1 }}`")
+}
+
+/// Whether pest stopped after a complete value (only an operator or `if` could go on).
+fn positives_are_after_value(variant: &ErrorVariant<Rule>) -> bool {
+    match variant {
+        ErrorVariant::ParsingError { positives, .. } => {
+            positives.contains(&Rule::kw_if)
+                && positives
+                    .iter()
+                    .all(|r| matches!(r, Rule::kw_if | Rule::slice_rest) || is_operator(*r))
+        }
+        ErrorVariant::CustomError { .. } => false,
+    }
+}
+
 pub(super) fn too_deep(file: FileId, at: usize) -> Diagnostic {
     Diagnostic::new(
         Code::TooDeep,
@@ -306,18 +354,7 @@ pub(super) fn syntax_error(
     variant: &ErrorVariant<Rule>,
 ) -> Diagnostic {
     let found = describe_found(text, at);
-    // Underline the word found (or the one character) where parsing stopped.
-    let rest = text.get(at..).unwrap_or("");
-    let word = rest.len()
-        - rest
-            .trim_start_matches(|c: char| c.is_alphanumeric() || c == '_')
-            .len();
-    let end = at
-        + if word > 0 {
-            word
-        } else {
-            rest.chars().next().map_or(0, char::len_utf8)
-        };
+    let end = at + word_len(text.get(at..).unwrap_or(""));
     if let Some(d) = unclosed_string(file, text, at) {
         return d;
     }
@@ -357,6 +394,13 @@ pub(super) fn syntax_error(
             .with_label("the file ends here")
             .with_help("a `{` is not closed: every block, `if`, `match`, buttons and http options end with `}`");
     }
+    // After a complete value (where an operator, `a if cond else b` and, in an index, a slice
+    // could go on).
+    if positives_are_after_value(variant) {
+        if let Some(d) = inside_brackets(file, text, at) {
+            return d;
+        }
+    }
     let (message, label) = match variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let expected = describe_expected(positives);
@@ -378,6 +422,20 @@ pub(super) fn syntax_error(
         d = d.with_help(format!("did you mean `{word}`?"));
     }
     d
+}
+
+/// The length of the word `rest` starts with (or of its first character): what a
+/// diagnostic underlines where parsing stopped.
+fn word_len(rest: &str) -> usize {
+    let word = rest.len()
+        - rest
+            .trim_start_matches(|c: char| c.is_alphanumeric() || c == '_')
+            .len();
+    if word > 0 {
+        word
+    } else {
+        rest.chars().next().map_or(0, char::len_utf8)
+    }
 }
 
 /// The 1-based line number of a byte offset, and that line's text.
@@ -914,6 +972,170 @@ pub(super) fn human_name(rule: Rule) -> Option<&'static str> {
         div => "`/`",
         _ => return None,
     })
+}
+
+/// After a complete value pest only remembers that `a if cond else b` could go on. Inside an
+/// open `(`, `[` or a dictionary's `{` a person would write what closes or continues it: say
+/// that, and point at the bracket.
+fn inside_brackets(file: FileId, text: &str, at: usize) -> Option<Diagnostic> {
+    inside_brackets_as(file, text, at, None)
+}
+
+/// [`inside_brackets`], naming what was found `found` when given.
+fn inside_brackets_as(
+    file: FileId,
+    text: &str,
+    at: usize,
+    found: Option<&str>,
+) -> Option<Diagnostic> {
+    let (open, key) = innermost_open(text, at)?;
+    // A line break does not end anything inside brackets: what is wrong is what comes next.
+    let at = match skip_lead(text, at) {
+        next if next < text.len()
+            && text[at..next].contains('\n')
+            && !text[at..next].contains(';') =>
+        {
+            next
+        }
+        _ => at,
+    };
+    let described = describe_found(text, at);
+    let found = found.unwrap_or(&described);
+    let end = at + word_len(&text[at..]);
+    let bytes = text.as_bytes();
+    let before = text[..open].trim_end_matches([' ', '\t']);
+    let word: &str = {
+        let w = before.len()
+            - before
+                .trim_end_matches(|c: char| c.is_alphanumeric() || c == '_')
+                .len();
+        &before[before.len() - w..]
+    };
+    const WORDS_BEFORE_A_VALUE: [&str; 10] = [
+        "in", "and", "or", "not", "if", "else", "json", "form", "like", "matches",
+    ];
+    let after_value = !word.is_empty() && !WORDS_BEFORE_A_VALUE.contains(&word)
+        || before.ends_with(['%', ')', ']', '"', '\'', '}']);
+    let (expected, what) = match bytes[open] {
+        b'(' if !word.is_empty() && !WORDS_BEFORE_A_VALUE.contains(&word) => {
+            ("`,`, `)` or an operator", "the call's `(`")
+        }
+        b'(' => ("`)` or an operator", "this `(`"),
+        b'[' if after_value => ("`]`, `:` or an operator", "the index's `[`"),
+        b'[' => ("`,`, `]` or an operator", "the list's `[`"),
+        _ if key => ("`:` or an operator", "the dictionary's `{`"),
+        _ => ("`,`, `}` or an operator", "the dictionary's `{`"),
+    };
+    let (line, _) = line_around(text, open);
+    let where_ = if line == line_around(text, at.min(text.len())).0 {
+        String::new()
+    } else {
+        format!(" (line {line})")
+    };
+    let mut d = Diagnostic::new(
+        Code::Syntax,
+        file,
+        Span::new(at, end),
+        format!("expected {expected}, found {found}"),
+    )
+    .with_label(format!("expected {expected}"))
+    .with_related(
+        file,
+        Span::new(open, open + 1),
+        format!("{what}{where_} is still open"),
+    );
+    if matches!(found, "end of line" | "end of file") {
+        let close = match bytes[open] {
+            b'(' => ')',
+            b'[' => ']',
+            _ => '}',
+        };
+        d = d.with_help(format!(
+            "close {what} with `{close}`, or go on after a `,` or an operator: a line break \
+             inside brackets does not end the statement"
+        ));
+    }
+    Some(d)
+}
+
+/// The innermost bracket open at `at` that holds values (a `(`, a `[`, or a dictionary's
+/// `{`; `None` when that is a `{` of statements, buttons or http options, or nothing is
+/// open), and for a dictionary whether `at` is where a key goes (no `:` since its last `,`).
+/// Counted from the start of the item, skipping strings and comments.
+fn innermost_open(text: &str, at: usize) -> Option<(usize, bool)> {
+    let at = at.min(text.len());
+    let item = text[..at].rfind("\nblock ").map_or(0, |p| p + 1);
+    let bytes = text.as_bytes();
+    // Each open bracket, with (for a `{`) whether it is a dictionary and has its `:`.
+    let mut open: Vec<(usize, bool, bool)> = Vec::new();
+    let mut i = item;
+    while i < at {
+        match bytes[i] {
+            b'#' => {
+                while i < at && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+                i += 3;
+                while i < at && !bytes[i..].starts_with(b"\"\"\"") {
+                    i += 1;
+                }
+                i += 2;
+            }
+            q @ (b'"' | b'\'') => {
+                i += 1;
+                while i < at && bytes[i] != q && bytes[i] != b'\n' {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+            }
+            b'(' | b'[' => open.push((i, false, false)),
+            b'{' => open.push((i, opens_dictionary(&text[item..i]), false)),
+            b')' | b']' | b'}' => {
+                open.pop();
+            }
+            b':' if !bytes[i..].starts_with(b"::") && (i == 0 || bytes[i - 1] != b':') => {
+                if let Some(top) = open.last_mut() {
+                    top.2 = true;
+                }
+            }
+            b',' => {
+                if let Some(top) = open.last_mut() {
+                    top.2 = false;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    let &(pos, dict, has_colon) = open.last()?;
+    match bytes[pos] {
+        b'{' if !dict => None,
+        b'{' => Some((pos, !has_colon)),
+        _ => Some((pos, false)),
+    }
+}
+
+/// Whether a `{` that follows `before` opens a dictionary (it comes where a value goes) rather
+/// than statements, buttons or http options (after a condition, a string, `=>`, `else`, …).
+fn opens_dictionary(before: &str) -> bool {
+    let before = before.trim_end_matches([' ', '\t', '\n', '\r']);
+    if before.ends_with("=>") {
+        return false;
+    }
+    if before.ends_with([
+        '=', ':', ',', '(', '[', '{', '+', '-', '*', '/', '<', '>', '|',
+    ]) {
+        return true;
+    }
+    let w = before.len()
+        - before
+            .trim_end_matches(|c: char| c.is_alphanumeric() || c == '_')
+            .len();
+    matches!(
+        &before[before.len() - w..],
+        "json" | "form" | "in" | "and" | "or" | "not" | "return"
+    )
 }
 
 #[cfg(test)]
