@@ -463,24 +463,7 @@ fn unclosed_brace(text: &str, at: usize) -> Option<usize> {
     let mut i = item;
     while i < at {
         match bytes[i] {
-            b'#' => {
-                while i < at && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
-                i += 3;
-                while i < at && !bytes[i..].starts_with(b"\"\"\"") {
-                    i += 1;
-                }
-                i += 2;
-            }
-            q @ (b'"' | b'\'') => {
-                i += 1;
-                while i < at && bytes[i] != q && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
+            b'#' | b'"' | b'\'' => i = skip_comment_or_string(bytes, i, at),
             b'{' => open.push(i),
             b'}' => {
                 // A `}` that starts its line closes the open `{` whose line is indented as
@@ -506,6 +489,32 @@ fn unclosed_brace(text: &str, at: usize) -> Option<usize> {
         i += 1;
     }
     unclosed.or_else(|| open.pop())
+}
+
+/// From the `#`, `"` or `'` at `i`, the offset of the last byte of that comment or string
+/// (scanning no further than `at`): bracket counters skip what it holds.
+fn skip_comment_or_string(bytes: &[u8], mut i: usize, at: usize) -> usize {
+    match bytes[i] {
+        b'#' => {
+            while i < at && bytes[i] != b'\n' {
+                i += 1;
+            }
+        }
+        b'"' if bytes[i..].starts_with(b"\"\"\"") => {
+            i += 3;
+            while i < at && !bytes[i..].starts_with(b"\"\"\"") {
+                i += 1;
+            }
+            i += 2;
+        }
+        q => {
+            i += 1;
+            while i < at && bytes[i] != q && bytes[i] != b'\n' {
+                i += if bytes[i] == b'\\' { 2 } else { 1 };
+            }
+        }
+    }
+    i
 }
 
 /// Whether only spaces and tabs come before byte `at` on its line.
@@ -1071,24 +1080,7 @@ fn innermost_open(text: &str, at: usize) -> Option<(usize, bool)> {
     let mut i = item;
     while i < at {
         match bytes[i] {
-            b'#' => {
-                while i < at && bytes[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'"' if bytes[i..].starts_with(b"\"\"\"") => {
-                i += 3;
-                while i < at && !bytes[i..].starts_with(b"\"\"\"") {
-                    i += 1;
-                }
-                i += 2;
-            }
-            q @ (b'"' | b'\'') => {
-                i += 1;
-                while i < at && bytes[i] != q && bytes[i] != b'\n' {
-                    i += if bytes[i] == b'\\' { 2 } else { 1 };
-                }
-            }
+            b'#' | b'"' | b'\'' => i = skip_comment_or_string(bytes, i, at),
             b'(' | b'[' => open.push((i, false, false)),
             b'{' => open.push((i, opens_dictionary(&text[item..i]), false)),
             b')' | b']' | b'}' => {
