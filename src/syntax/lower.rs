@@ -8,7 +8,7 @@ use pest::iterators::{Pair, Pairs};
 use pest::pratt_parser::{Assoc, Op, PrattParser};
 
 use super::ast::*;
-use super::parser::{hole_syntax_error, parse_template_expr, Rule};
+use super::parser::{hole_syntax_error, parse_template_expr, skip_lead, Rule};
 use super::template;
 use super::Span;
 use crate::diagnostic::{did_you_mean, Code, Diagnostic, FileId};
@@ -1332,7 +1332,9 @@ fn collect_tokens(step: Pair<'_, Rule>, base: usize, out: &mut Vec<Token>) {
         })
     };
     let mut marks: Vec<(TokenKind, usize)> = Vec::new();
-    let mut callees: Vec<usize> = Vec::new();
+    // Where the name of the call or method just entered starts: pairs come parent first, so
+    // that name is among the next few pairs.
+    let mut callee: Option<usize> = None;
     let mut inside_atom = 0usize;
     for p in step.into_inner().flatten() {
         let (start, end) = (p.as_span().start(), p.as_span().end());
@@ -1346,15 +1348,15 @@ fn collect_tokens(step: Pair<'_, Rule>, base: usize, out: &mut Vec<Token>) {
                 Some(TokenKind::Number)
             }
             Rule::not_in => Some(TokenKind::NotIn),
-            Rule::ident if callees.contains(&start) => Some(TokenKind::Callee),
+            Rule::ident if callee == Some(start) => Some(TokenKind::Callee),
             Rule::var | Rule::target => Some(TokenKind::Word),
             Rule::call_expr => {
-                callees.push(start);
+                callee = Some(start);
                 None
             }
             Rule::method_call => {
                 if let Some(name) = p.clone().into_inner().next() {
-                    callees.push(name.as_span().start());
+                    callee = Some(name.as_span().start());
                 }
                 None
             }
@@ -1377,7 +1379,8 @@ fn collect_tokens(step: Pair<'_, Rule>, base: usize, out: &mut Vec<Token>) {
                     .into_inner()
                     .find(|q| q.as_rule() == Rule::slice_to)
                     .map_or(1, |q| q.as_span().end() - start);
-                if let Some(at) = next_code(text, from).filter(|&at| text[at..].starts_with(':')) {
+                let at = skip_lead(text, from);
+                if text[at..].starts_with(':') {
                     marks.push((TokenKind::SliceColon, start + at));
                 }
                 None
@@ -1410,23 +1413,4 @@ fn collect_tokens(step: Pair<'_, Rule>, base: usize, out: &mut Vec<Token>) {
     for (kind, at) in marks {
         push(kind, at, at + 1);
     }
-}
-
-/// The offset of the first character at or after `from` that is not whitespace, a line
-/// break, a `\` continuation or a comment.
-fn next_code(text: &str, mut from: usize) -> Option<usize> {
-    let bytes = text.as_bytes();
-    while from < bytes.len() {
-        match bytes[from] {
-            b' ' | b'\t' | b'\n' | b'\r' | b'\\' => from += 1,
-            b'#' => {
-                from = bytes[from..]
-                    .iter()
-                    .position(|&b| b == b'\n')
-                    .map_or(bytes.len(), |p| from + p)
-            }
-            _ => return Some(from),
-        }
-    }
-    None
 }

@@ -116,7 +116,7 @@ pub(super) fn hole_syntax_error(
         return syntax_error(file, src, at, variant);
     }
     const FOUND: &str = "the end of the `{{ }}`";
-    if let Some(d) = inside_brackets_as(file, src, at, Some(FOUND)) {
+    if let Some(d) = inside_brackets(file, src, at, Some(FOUND)) {
         return d;
     }
     let expected = match variant {
@@ -397,7 +397,7 @@ pub(super) fn syntax_error(
     // After a complete value (where an operator, `a if cond else b` and, in an index, a slice
     // could go on).
     if positives_are_after_value(variant) {
-        if let Some(d) = inside_brackets(file, text, at) {
+        if let Some(d) = inside_brackets(file, text, at, None) {
             return d;
         }
     }
@@ -985,18 +985,8 @@ pub(super) fn human_name(rule: Rule) -> Option<&'static str> {
 
 /// After a complete value pest only remembers that `a if cond else b` could go on. Inside an
 /// open `(`, `[` or a dictionary's `{` a person would write what closes or continues it: say
-/// that, and point at the bracket.
-fn inside_brackets(file: FileId, text: &str, at: usize) -> Option<Diagnostic> {
-    inside_brackets_as(file, text, at, None)
-}
-
-/// [`inside_brackets`], naming what was found `found` when given.
-fn inside_brackets_as(
-    file: FileId,
-    text: &str,
-    at: usize,
-    found: Option<&str>,
-) -> Option<Diagnostic> {
+/// that, and point at the bracket. `found` names what was found instead of the text at `at`.
+fn inside_brackets(file: FileId, text: &str, at: usize, found: Option<&str>) -> Option<Diagnostic> {
     let (open, key) = innermost_open(text, at)?;
     // A line break does not end anything inside brackets: what is wrong is what comes next.
     let at = match skip_lead(text, at) {
@@ -1013,13 +1003,7 @@ fn inside_brackets_as(
     let end = at + word_len(&text[at..]);
     let bytes = text.as_bytes();
     let before = text[..open].trim_end_matches([' ', '\t']);
-    let word: &str = {
-        let w = before.len()
-            - before
-                .trim_end_matches(|c: char| c.is_alphanumeric() || c == '_')
-                .len();
-        &before[before.len() - w..]
-    };
+    let word = last_word(before);
     const WORDS_BEFORE_A_VALUE: [&str; 10] = [
         "in", "and", "or", "not", "if", "else", "json", "form", "like", "matches",
     ];
@@ -1108,6 +1092,14 @@ fn innermost_open(text: &str, at: usize) -> Option<(usize, bool)> {
     }
 }
 
+/// The word (letters, digits, `_`) `text` ends with; empty when it ends with anything else.
+fn last_word(text: &str) -> &str {
+    let start = text
+        .trim_end_matches(|c: char| c.is_alphanumeric() || c == '_')
+        .len();
+    &text[start..]
+}
+
 /// Whether a `{` that follows `before` opens a dictionary (it comes where a value goes) rather
 /// than statements, buttons or http options (after a condition, a string, `=>`, `else`, …).
 fn opens_dictionary(before: &str) -> bool {
@@ -1120,12 +1112,8 @@ fn opens_dictionary(before: &str) -> bool {
     ]) {
         return true;
     }
-    let w = before.len()
-        - before
-            .trim_end_matches(|c: char| c.is_alphanumeric() || c == '_')
-            .len();
     matches!(
-        &before[before.len() - w..],
+        last_word(before),
         "json" | "form" | "in" | "and" | "or" | "not" | "return"
     )
 }
