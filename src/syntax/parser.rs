@@ -401,6 +401,9 @@ pub(super) fn syntax_error(
             return d;
         }
     }
+    if let Some(d) = match_arm_error(file, text, at, variant) {
+        return d;
+    }
     let (message, label) = match variant {
         ErrorVariant::ParsingError { positives, .. } => {
             let expected = describe_expected(positives);
@@ -422,6 +425,85 @@ pub(super) fn syntax_error(
         d = d.with_help(format!("did you mean `{word}`?"));
     }
     d
+}
+
+/// A match arm that does not parse. pest stops at the arm's start (its `=>` is a silent
+/// rule), so when its patterns do parse, say what is missing after them; otherwise say
+/// what an arm starts with.
+fn match_arm_error(
+    file: FileId,
+    text: &str,
+    at: usize,
+    variant: &ErrorVariant<Rule>,
+) -> Option<Diagnostic> {
+    let ErrorVariant::ParsingError { positives, .. } = variant else {
+        return None;
+    };
+    let arm_start = if positives
+        .iter()
+        .any(|r| matches!(r, Rule::arm | Rule::arm_else))
+    {
+        at
+    } else {
+        // Stopped inside an arm's patterns (after a `,`): the arm starts its line.
+        let line = text[..at.min(text.len())].rfind('\n').map_or(0, |p| p + 1);
+        let start = skip_lead(text, line);
+        if start >= at || !in_match(text, start) {
+            return None;
+        }
+        start
+    };
+    let at = arm_start;
+    const HELP: &str = "an arm is `PATTERNS => ACTION`, e.g. `\"yes\", \"y\" => goto confirm` \
+        or `else => say \"Sorry?\"`";
+    let rest = text.get(at..)?;
+    let after = match ScenarioParser::parse(Rule::patterns, rest) {
+        Ok(pairs) => at + pairs.last().map_or(0, |p| p.as_span().end()),
+        Err(_) => {
+            let found = describe_found(text, at);
+            let end = at + word_len(rest);
+            return Some(
+                Diagnostic::new(
+                    Code::Syntax,
+                    file,
+                    Span::new(at, end),
+                    format!("expected a match arm, found {found}"),
+                )
+                .with_label("an arm starts with a text, a number, a regex, `like \"…\"` or `else`")
+                .with_help(HELP),
+            );
+        }
+    };
+    let next = after + text[after..].len() - text[after..].trim_start_matches([' ', '\t']).len();
+    if text[next..].starts_with("=>") {
+        return None;
+    }
+    let found = describe_found(text, next);
+    let end = next + word_len(&text[next..]);
+    Some(
+        Diagnostic::new(
+            Code::Syntax,
+            file,
+            Span::new(next, end.max(next)),
+            format!("expected `=>` or `,` after the arm's pattern, found {found}"),
+        )
+        .with_label("expected `=>` here")
+        .with_related(file, Span::new(at, after), "this arm's pattern")
+        .with_help(
+            if text[next..].starts_with(['<', '>', '=', '!', '+', '-', '*', '/']) {
+                "an arm's pattern is a value to compare with, not a condition: for a condition \
+             write `if %n% > 3 { … } elif … { … }`"
+            } else {
+                HELP
+            },
+        ),
+    )
+}
+
+/// Whether the `{` open at `at` is a `match`'s.
+fn in_match(text: &str, at: usize) -> bool {
+    unclosed_brace(text, at)
+        .is_some_and(|o| line_around(text, o).1.trim_start().starts_with("match "))
 }
 
 /// The length of the word `rest` starts with (or of its first character): what a
