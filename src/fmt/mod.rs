@@ -9,13 +9,15 @@
 //! indentation of two spaces per open bracket, no trailing spaces, no tabs for indentation, at
 //! most one blank line in a row and none just inside a `{ … }`, one blank line between
 //! top-level blocks, LF line ends, a final newline. Comments stay on their lines, re-indented with the code around them.
-//! Quote style and the insides of literals are kept as written.
+//! Quote style and the insides of literals are kept as written. Last, lines longer than 100
+//! columns are broken at their brackets (`wrap`), one element per line.
 //!
 //! The result is parsed again and must give the same tree (spans aside) as the input: the
 //! formatter never changes what a bot does. Should the re-spaced text not give it (a bug of
 //! the spacing rules), the lines alone are re-laid; should that fail too, the file is refused.
 
 mod respace;
+mod wrap;
 
 use crate::diagnostic::Diagnostic;
 use crate::syntax::{self, Span};
@@ -54,13 +56,35 @@ pub fn format_how(text: &str) -> Result<(String, Pass), FmtError> {
     let (spaced, literals) = respace::respace(text, &before.tokens);
     let out = relayout(&spaced, &literals);
     if keeps_tree(&before, &out) {
-        return Ok((out, Pass::Full));
+        return Ok((wrap_long_lines(&before, out), Pass::Full));
     }
     let out = relayout(text, &before.literals);
     if keeps_tree(&before, &out) {
-        return Ok((out, Pass::LayoutOnly));
+        return Ok((wrap_long_lines(&before, out), Pass::LayoutOnly));
     }
     Err(FmtError::Changed)
+}
+
+/// `out` (formatted, with the tree of `before`) with its long lines broken at their brackets,
+/// a level of brackets per round, as long as the tree stays the same.
+fn wrap_long_lines(before: &syntax::ast::File, mut out: String) -> String {
+    // Each round breaks one level of brackets; values nest at most 100 deep.
+    for _ in 0..100 {
+        if !out.lines().any(|l| l.chars().count() > wrap::WIDTH) {
+            break;
+        }
+        let (now, _) = syntax::parse_with_tokens(0, &out);
+        let Some(broken) = wrap::break_long_lines(&out, &now.literals, &now.tokens) else {
+            break;
+        };
+        let (after, _) = syntax::parse(0, &broken);
+        let relaid = relayout(&broken, &after.literals);
+        if !keeps_tree(before, &relaid) {
+            break;
+        }
+        out = relaid;
+    }
+    out
 }
 
 /// Whether `out` parses, without errors, to the tree of `before`.
