@@ -101,8 +101,12 @@ codes! {
     MisplacedHeader = "misplaced-header", Error;
     /// A trigger text that is not constant.
     DynamicTrigger = "dynamic-trigger", Error;
-    /// A construct the reference marks as later work.
-    NotSupported = "not-supported", Error;
+    /// `image`, `file`, `button` or `link` outside a `say` body.
+    MisplacedItem = "misplaced-item", Error;
+    /// A timer name (`schedule … as`, `cancel`) that is not constant.
+    DynamicTimerName = "dynamic-timer-name", Error;
+    /// `for` over a literal that is not a List, Dictionary or String.
+    NotIterable = "not-iterable", Error;
     /// A block no trigger, goto, call or button can reach.
     UnreachableBlock = "unreachable-block", Warning;
     /// A variable read somewhere but assigned or declared nowhere in the bot.
@@ -111,8 +115,8 @@ codes! {
     HttpWithoutOnError = "http-without-on-error", Warning;
     /// Blocks that can loop forever without waiting for the user.
     LoopWithoutWait = "loop-without-wait", Warning;
-    /// A trigger that only fires under a runtime not built yet.
-    LaterTrigger = "later-trigger", Warning;
+    /// `cancel` of a name no `schedule … as` gives.
+    UnknownTimer = "unknown-timer", Warning;
     /// A trigger that an earlier one with the same event always wins over: it never fires.
     ShadowedTrigger = "shadowed-trigger", Warning;
 }

@@ -290,3 +290,207 @@ fn run_calls_a_local_server_within_allow_host() {
     assert_eq!(o.status.code(), Some(2));
     assert!(err(&o).contains("give a host, not a URL"), "{}", err(&o));
 }
+
+const FOLLOW_UP: &str = r#"user %paid% = false
+on start goto cart
+on webhook "paid" goto paid
+block cart {
+  say "Cart saved at {{ now() }}."
+  schedule 1d goto remind as "cart"
+  schedule 2d goto second
+}
+block remind { say "Reminder at {{ now() }}: your cart is waiting." }
+block second { say "Second reminder at {{ now() }}." }
+block paid {
+  cancel "cart"
+  set %paid% = true
+  say "Paid %webhook.amount%, thanks!"
+}
+"#;
+
+#[test]
+fn jsonl_input_with_a_virtual_clock_fires_timers_exactly() {
+    let bot = scratch("jsonl", FOLLOW_UP);
+    let input = concat!(
+        "{\"type\":\"message\",\"text\":\"hi\"}\n",
+        "\n",
+        "{\"type\":\"sleep\",\"duration\":\"25h\"}\n",
+        "{\"type\":\"webhook\",\"name\":\"paid\",\"payload\":{\"amount\":5}}\n",
+        "{\"type\":\"sleep\",\"duration\":86400000}\n",
+    );
+    let o = run(
+        &[
+            bot.to_str().expect("utf-8 path"),
+            "--input",
+            "jsonl",
+            "--clock",
+            "2026-03-01T10:00:00Z",
+            "--json",
+        ],
+        input,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let text = out(&o);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            r#"{"type":"input","text":"hi"}"#,
+            r#"{"type":"message","text":"Cart saved at 2026-03-01T10:00:00Z.","buttons":[]}"#,
+            r#"{"type":"end"}"#,
+            r#"{"type":"timer","name":"cart","block":"remind","kind":"schedule"}"#,
+            r#"{"type":"message","text":"Reminder at 2026-03-02T10:00:00Z: your cart is waiting.","buttons":[]}"#,
+            r#"{"type":"end"}"#,
+            r#"{"type":"webhook","name":"paid","payload":{"amount":5}}"#,
+            r#"{"type":"message","text":"Paid 5, thanks!","buttons":[]}"#,
+            r#"{"type":"end"}"#,
+            r#"{"type":"timer","name":null,"block":"second","kind":"schedule"}"#,
+            r#"{"type":"message","text":"Second reminder at 2026-03-03T10:00:00Z.","buttons":[]}"#,
+            r#"{"type":"end"}"#,
+        ]
+    );
+}
+
+#[test]
+fn pending_timers_survive_the_state_file_and_fire_before_the_next_input() {
+    let bot = scratch("timer-state", FOLLOW_UP);
+    let state = bot.with_extension("state.json");
+    let _ = std::fs::remove_file(&state);
+    let args = |clock: &'static str| {
+        vec![
+            bot.to_str().expect("utf-8 path").to_string(),
+            "--state".to_string(),
+            state.to_str().expect("utf-8 path").to_string(),
+            "--input".to_string(),
+            "jsonl".to_string(),
+            "--clock".to_string(),
+            clock.to_string(),
+        ]
+    };
+    let first = args("2026-03-01T10:00:00Z");
+    let first: Vec<&str> = first.iter().map(String::as_str).collect();
+    let o = run(&first, "{\"type\":\"message\",\"text\":\"hi\"}\n");
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let saved = std::fs::read_to_string(&state).expect("state");
+    assert!(saved.contains("\"timers\""), "{saved}");
+    // Three days later: both timers came due meanwhile; they fire, in order, first.
+    let later = args("2026-03-04T10:00:00Z");
+    let later: Vec<&str> = later.iter().map(String::as_str).collect();
+    let o = run(
+        &later,
+        "{\"type\":\"webhook\",\"name\":\"paid\",\"payload\":{\"amount\":1}}\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    let text = out(&o);
+    let remind = text.find("Reminder at 2026-03-02T10:00:00Z").expect(&text);
+    let second = text
+        .find("Second reminder at 2026-03-03T10:00:00Z")
+        .expect(&text);
+    let paid = text.find("Paid 1, thanks!").expect(&text);
+    assert!(remind < second && second < paid, "{text}");
+    let saved = std::fs::read_to_string(&state).expect("state");
+    assert!(!saved.contains("\"timers\""), "every timer fired: {saved}");
+}
+
+#[test]
+fn a_bad_jsonl_line_stops_the_run_with_exit_2_after_saving_the_turns_before() {
+    let bot = scratch("bad-jsonl", GREETER);
+    let state = bot.with_extension("state.json");
+    for (line, why) in [
+        ("{\"type\":\"message\"", "not valid JSON"),
+        ("[1, 2]", "not a JSON object"),
+        (
+            "{\"type\":\"shout\",\"text\":\"x\"}",
+            "unknown \"type\": \"shout\"",
+        ),
+        (
+            "{\"type\":\"sleep\",\"duration\":\"soon\"}",
+            "a sleep needs \"duration\"",
+        ),
+        ("{\"type\":\"webhook\"}", "a webhook needs \"name\""),
+        ("{\"text\":\"hi\"}", "the object has no \"type\""),
+    ] {
+        let _ = std::fs::remove_file(&state);
+        let input = format!("{{\"type\":\"message\",\"text\":\"hi\"}}\n{line}\n{{\"type\":\"message\",\"text\":\"never\"}}\n");
+        let o = run(
+            &[
+                bot.to_str().expect("utf-8 path"),
+                "--input",
+                "jsonl",
+                "--state",
+                state.to_str().expect("utf-8 path"),
+            ],
+            &input,
+        );
+        assert_eq!(o.status.code(), Some(2), "{line}: {}", err(&o));
+        assert!(
+            err(&o).contains(&format!("error: line 2 of the input: {why}")),
+            "{line}: {}",
+            err(&o)
+        );
+        assert!(!out(&o).contains("never"), "{}", out(&o));
+        let saved = std::fs::read_to_string(&state).expect("the turn before was saved");
+        assert!(
+            saved.contains("\"visits\": 1") || saved.contains("\"visits\":1"),
+            "{saved}"
+        );
+    }
+}
+
+#[test]
+fn an_unknown_webhook_warns_and_the_conversation_goes_on() {
+    let bot = scratch("unknown-webhook", GREETER);
+    let o = run(
+        &[bot.to_str().expect("utf-8 path"), "--input", "jsonl"],
+        "{\"type\":\"message\",\"text\":\"hi\"}\n{\"type\":\"webhook\",\"name\":\"nope\"}\n{\"type\":\"message\",\"text\":\"fine\"}\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(
+        err(&o).contains("warning: no trigger `on webhook \"nope\"` in the bot"),
+        "{}",
+        err(&o)
+    );
+    assert!(out(&o).contains("You said fine."), "{}", out(&o));
+}
+
+#[test]
+fn with_the_real_clock_a_due_timer_fires_while_run_waits_for_input() {
+    let bot = scratch(
+        "real-clock",
+        "on start goto a\nblock a {\n  say \"Waiting.\"\n  wait -> %x% timeout 1s goto late\n}\nblock late { say \"Too late!\" }\n",
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scenarist"))
+        .args(["run", bot.to_str().expect("utf-8 path")])
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"hi\n").expect("write");
+    stdin.flush().expect("flush");
+    // Nothing more is typed for a while: the reminder comes by itself.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    drop(stdin);
+    let o = child.wait_with_output().expect("the binary finishes");
+    let text = out(&o);
+    assert!(text.contains("Waiting.\nToo late!"), "{text}\n{}", err(&o));
+    assert!(err(&o).contains("timer: timeout → late"), "{}", err(&o));
+}
+
+#[test]
+fn sleep_with_the_real_clock_really_waits() {
+    let bot = scratch(
+        "real-sleep",
+        "on start goto a\nblock a {\n  schedule 1s goto b\n}\nblock b { say \"One second later.\" }\n",
+    );
+    let started = std::time::Instant::now();
+    let o = run(
+        &[bot.to_str().expect("utf-8 path"), "--input", "jsonl"],
+        "{\"type\":\"message\",\"text\":\"hi\"}\n{\"type\":\"sleep\",\"duration\":\"1500ms\"}\n",
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", err(&o));
+    assert!(started.elapsed() >= std::time::Duration::from_millis(1400));
+    assert!(out(&o).contains("One second later."), "{}", out(&o));
+}

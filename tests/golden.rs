@@ -139,7 +139,7 @@ fn the_example_bots_cover_every_block_and_take_an_http_failure_path() {
     let o = scenarist(&["test", "--coverage", "scenarios"]);
     assert_eq!(status(&o), 0, "{}", stdout(&o));
     let out = stdout(&o);
-    assert_eq!(out.matches("blocks reached").count(), 5, "{out}");
+    assert_eq!(out.matches("blocks reached").count(), 6, "{out}");
     assert!(!out.contains("not reached"), "{out}");
     for bot in ["booking", "crm_lead", "shop_orders", "support"] {
         let failure = walk(&format!("scenarios/{bot}"))

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use regex::Regex;
-use scenarist::syntax::ast::{ButtonKind, Stmt, StmtKind, Target};
+use scenarist::syntax::ast::{ButtonKind, SayItem, Stmt, StmtKind, Target};
 use scenarist::{Code, Program, Sources};
 
 /// Goldens and the graph-only cases, relative to the crate root.
@@ -437,13 +437,12 @@ fn expected(sources: &Sources, program: &Program) -> Expected {
 fn jumps_of<'a>(body: &'a [Stmt], out: &mut Vec<(&'static str, &'a Target, Option<String>)>) {
     for stmt in body {
         match &stmt.kind {
-            StmtKind::Say { buttons, .. } => {
-                for button in buttons {
-                    if let ButtonKind::Goto(target) = &button.kind {
-                        out.push(("button", target, button.label.as_constant()));
-                    }
-                }
-            }
+            StmtKind::Say { buttons, .. } => say_jumps(buttons, out),
+            StmtKind::For { body, .. } => jumps_of(body, out),
+            StmtKind::Wait {
+                timeout: Some(t), ..
+            } => out.push(("timer", &t.target, None)),
+            StmtKind::Schedule(s) => out.push(("timer", &s.target, None)),
             StmtKind::If {
                 branches,
                 otherwise,
@@ -470,12 +469,28 @@ fn jumps_of<'a>(body: &'a [Stmt], out: &mut Vec<(&'static str, &'a Target, Optio
                 }
             }
             StmtKind::Wait { .. }
+            | StmtKind::Cancel(..)
             | StmtKind::Set { .. }
             | StmtKind::Unset { .. }
             | StmtKind::Return
             | StmtKind::End
             | StmtKind::Notify(_)
             | StmtKind::Log(_) => {}
+        }
+    }
+}
+
+/// The transition buttons of a `say` body, those of its `for` loops included.
+fn say_jumps<'a>(items: &'a [SayItem], out: &mut Vec<(&'static str, &'a Target, Option<String>)>) {
+    for item in items {
+        match item {
+            SayItem::Button(button) => {
+                if let ButtonKind::Goto(target) = &button.kind {
+                    out.push(("button", target, button.label.as_constant()));
+                }
+            }
+            SayItem::For { items, .. } => say_jumps(items, out),
+            SayItem::Image(..) | SayItem::File(..) => {}
         }
     }
 }

@@ -106,8 +106,12 @@ impl<'a> Run<'a> {
 
 fn line(e: &Event) -> Option<String> {
     Some(match e {
-        Event::Input { .. } | Event::Wait | Event::End => return None,
-        Event::Message { text, buttons } => {
+        Event::Input { .. }
+        | Event::Webhook { .. }
+        | Event::Timer { .. }
+        | Event::Wait
+        | Event::End => return None,
+        Event::Message { text, buttons, .. } => {
             let mut s = format!("say {text}");
             for b in buttons {
                 if let ButtonEvent::Link { label, url } = b {

@@ -329,10 +329,17 @@ fn say_with_buttons() {
     };
     assert_eq!(tpl(text), "\"Pick a size\"");
     assert_eq!(buttons.len(), 3);
-    assert_eq!(buttons[0].kind, ButtonKind::Text);
-    assert!(matches!(&buttons[1].kind, ButtonKind::Goto(t) if t.block.name == "cancelled"));
+    let kinds: Vec<&ButtonKind> = buttons
+        .iter()
+        .map(|i| match i {
+            SayItem::Button(b) => &b.kind,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(kinds[0], &ButtonKind::Text);
+    assert!(matches!(kinds[1], ButtonKind::Goto(t) if t.block.name == "cancelled"));
     assert!(
-        matches!(&buttons[2].kind, ButtonKind::Link(u) if tpl(u) == "\"https://shop.example.com/sizes\"")
+        matches!(kinds[2], ButtonKind::Link(u) if tpl(u) == "\"https://shop.example.com/sizes\"")
     );
     assert!(matches!(&b[1], StmtKind::Say { buttons, .. } if buttons.is_empty()));
 }
@@ -340,8 +347,14 @@ fn say_with_buttons() {
 #[test]
 fn simple_statements() {
     let b = body("  wait\n  wait -> %order_id%\n  goto lookup\n  goto orders::lookup\n  call footer; return\n  end\n  notify \"New lead: %name%\"\n  log 'x=%x%'\n  unset %cart.items%\n  unset %cart%[%item%]");
-    assert_eq!(b[0], StmtKind::Wait { into: None });
-    assert!(matches!(&b[1], StmtKind::Wait { into: Some(v) } if v.root.name == "order_id"));
+    assert_eq!(
+        b[0],
+        StmtKind::Wait {
+            into: None,
+            timeout: None
+        }
+    );
+    assert!(matches!(&b[1], StmtKind::Wait { into: Some(v), .. } if v.root.name == "order_id"));
     assert!(
         matches!(&b[3], StmtKind::Goto(t) if t.scenario.as_ref().map(|s| s.name.as_str()) == Some("orders"))
     );
@@ -538,10 +551,9 @@ fn syntax_errors_read_well() {
 }
 
 #[test]
-fn later_features_are_rejected_clearly() {
-    let errs = errors("block b {\n  wait -> %x% timeout 5m goto b\n  schedule 1h goto b as \"r\"\n  cancel \"r\"\n}\n");
-    assert_eq!(errs.len(), 3, "{errs:?}");
-    assert!(errs.iter().all(|e| e.starts_with("scn::not-supported")));
+fn timers_parse_without_errors() {
+    let errs = errors("block b {\n  wait -> %x% timeout 5m goto b\n  schedule 1h goto b as \"r\"\n  schedule at now() goto b\n  cancel \"r\"\n}\n");
+    assert!(errs.is_empty(), "{errs:?}");
 }
 
 #[test]
@@ -654,4 +666,46 @@ fn the_corner_fixtures_parse_clean_in_every_variant() {
             assert_eq!(file.blocks.len(), plain.blocks.len(), "{name}");
         }
     }
+}
+
+#[test]
+fn timers_loops_and_say_bodies() {
+    let b = body(
+        r##"  wait -> %a% timeout 30m goto remind
+  schedule 1d goto follow_up as "cart"
+  schedule at time_add(%t%, -3600) goto reminder
+  cancel "cart"
+  for %o% in %body.orders% { say "%o.id%" }
+  say "Which?" {
+    image "https://x/p.jpg"
+    file "https://x/i.pdf" "Invoice.pdf"
+    for %o% in %orders% {
+      button "#%o.id%" goto show set %picked% = %o%
+    }
+  }"##,
+    );
+    assert!(
+        matches!(&b[0], StmtKind::Wait { into: Some(_), timeout: Some(t) }
+        if t.ms == 1_800_000 && t.target.block.name == "remind")
+    );
+    assert!(matches!(&b[1], StmtKind::Schedule(s)
+        if matches!(s.when, When::After(86_400_000, _)) && s.name.as_ref().map(|n| n.0.as_str()) == Some("cart")));
+    assert!(
+        matches!(&b[2], StmtKind::Schedule(s) if matches!(s.when, When::At(_)) && s.name.is_none())
+    );
+    assert!(matches!(&b[3], StmtKind::Cancel(n, _) if n == "cart"));
+    assert!(
+        matches!(&b[4], StmtKind::For { var, body, .. } if var.root.name == "o" && body.len() == 1)
+    );
+    let StmtKind::Say { buttons, .. } = &b[5] else {
+        panic!("{:?}", b[5])
+    };
+    assert!(matches!(&buttons[0], SayItem::Image(..)));
+    assert!(matches!(&buttons[1], SayItem::File(..)));
+    let SayItem::For { items, .. } = &buttons[2] else {
+        panic!("{:?}", buttons[2])
+    };
+    assert!(
+        matches!(&items[0], SayItem::Button(b) if b.set.as_ref().is_some_and(|s| s.0.root.name == "picked"))
+    );
 }

@@ -40,8 +40,8 @@ fn bot(text: &str) -> Chat {
 fn line(e: &Event) -> String {
     match e {
         Event::Input { text } => format!("> {text}"),
-        Event::Message { text, buttons } if buttons.is_empty() => format!("say {text}"),
-        Event::Message { text, buttons } => {
+        Event::Message { text, buttons, .. } if buttons.is_empty() => format!("say {text}"),
+        Event::Message { text, buttons, .. } => {
             let b: Vec<String> = buttons
                 .iter()
                 .map(|b| match b {
@@ -63,6 +63,8 @@ fn line(e: &Event) -> String {
                 .unwrap_or_default();
             format!("error {message}{at}")
         }
+        Event::Webhook { name, payload } => format!("webhook {name} {payload}"),
+        Event::Timer { name, block, .. } => format!("timer {name:?} -> {block}"),
         Event::Wait => "wait".into(),
         Event::End => "end".into(),
     }

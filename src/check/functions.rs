@@ -247,6 +247,9 @@ pub const FUNCTIONS: &[Function] = &[
     f("sum", 1, 1, "sum(list)",
         "The sum of a List of numbers (0 for an empty one).",
     ),
+    f("time_add", 2, 2, "time_add(t, seconds)",
+        "The time `seconds` after `t` (before it when negative), in the form of `t`: a text like `now()` gives, or Unix milliseconds.",
+    ),
     f("today", 0, 0, "today()",
         "Today's date, `2026-11-28` (UTC).",
     ),
@@ -300,7 +303,7 @@ mod tests {
             replace split match match_groups match_all keys values items get sum pretty map \
             filter reduce join sorted reversed enumerate shuffle index_of push pop insert remove \
             round floor ceil abs min max rand type number bool trim has mod unique slice \
-            json_parse json urlencode now today format_date fixed format_number";
+            json_parse json urlencode now today format_date fixed format_number time_add";
         for name in reference.split_whitespace() {
             assert!(lookup(name).is_some(), "{name} missing");
         }

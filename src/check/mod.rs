@@ -219,6 +219,7 @@ pub fn check(
     shadowed_triggers(&program, &files, diagnostics);
     if !syntax_failed {
         walk::unassigned_variables(&facts, diagnostics);
+        walk::unknown_cancels(&facts, diagnostics);
         flow::graph_warnings(
             &program,
             &facts.graph,

@@ -323,10 +323,10 @@ block a {
 }
 
 #[test]
-fn webhook_triggers_warn() {
+fn webhook_triggers_are_clean() {
     assert_eq!(
         codes1("on webhook \"paid\" goto a\nblock a { end }"),
-        vec![Code::LaterTrigger]
+        vec![]
     );
 }
 

@@ -31,6 +31,8 @@ pub(super) struct Facts<'a> {
     pub references: Vec<super::Reference>,
     /// Every variable written in the bot, where (editor support).
     pub uses: Vec<super::VariableUse>,
+    /// `cancel`s of a name no `schedule … as` gives.
+    pub unknown_cancels: Vec<(&'a str, FileId, Span)>,
 }
 
 struct Read<'a> {
@@ -74,6 +76,8 @@ pub(super) fn walk<'a>(
         unresolved_targets: false,
         references: Vec::new(),
         uses: Vec::new(),
+        timer_names: HashSet::new(),
+        cancels: Vec::new(),
     };
     for (file_id, file) in files.iter().enumerate() {
         walker.file = file_id;
@@ -98,7 +102,14 @@ pub(super) fn walk<'a>(
         }
     }
     walker.graph.finish();
+    let unknown_cancels = walker
+        .cancels
+        .iter()
+        .filter(|(name, ..)| !walker.timer_names.contains(name))
+        .map(|&(name, file, span)| (name, file, span))
+        .collect();
     Facts {
+        unknown_cancels,
         graph: walker.graph,
         unresolved_targets: walker.unresolved_targets,
         reads: walker.reads,
@@ -114,6 +125,26 @@ impl Facts<'_> {
         let mut names: Vec<String> = self.assigned.iter().map(|n| n.to_string()).collect();
         names.sort();
         names
+    }
+}
+
+/// `scn::unknown-timer`: a `cancel` of a name that no `schedule … as` in the bot gives.
+pub(super) fn unknown_cancels(facts: &Facts<'_>, diagnostics: &mut Diagnostics) {
+    for &(name, file, span) in &facts.unknown_cancels {
+        diagnostics.push(
+            Diagnostic::new(
+                Code::UnknownTimer,
+                file,
+                span,
+                format!(
+                    "no `schedule … as {name:?}` in the bot: this `cancel` never cancels anything"
+                ),
+            )
+            .with_label("no timer has this name")
+            .with_help(
+                "name the timer where it is scheduled: `schedule 1d goto follow_up as \"cart\"`",
+            ),
+        );
     }
 }
 
@@ -179,6 +210,10 @@ struct Walker<'a, 'p> {
     unresolved_targets: bool,
     references: Vec<super::Reference>,
     uses: Vec<super::VariableUse>,
+    /// Names `schedule … as` gives, anywhere in the bot.
+    timer_names: HashSet<&'a str>,
+    /// Every `cancel`: its name and place.
+    cancels: Vec<(&'a str, FileId, Span)>,
 }
 
 impl<'a> Walker<'a, '_> {
@@ -187,18 +222,8 @@ impl<'a> Walker<'a, '_> {
     }
 
     fn trigger(&mut self, trigger: &'a ast::Trigger) {
-        match &trigger.event {
-            Event::MessageMatches(re) => self.regex(re),
-            Event::Webhook(_) if self.warnings => self.report(
-                Diagnostic::new(
-                    Code::LaterTrigger,
-                    self.file,
-                    trigger.span,
-                    "webhook triggers fire only under `scenarist serve`, which is not available yet",
-                )
-                .with_label("this trigger never fires for now"),
-            ),
-            _ => {}
+        if let Event::MessageMatches(re) = &trigger.event {
+            self.regex(re);
         }
         if let Some(id) = self.target(&trigger.target) {
             self.graph.roots.push(id);
@@ -218,23 +243,39 @@ impl<'a> Walker<'a, '_> {
         match &stmt.kind {
             StmtKind::Say { text, buttons } => {
                 self.template(text);
-                for button in buttons {
-                    self.template(&button.label);
-                    match &button.kind {
-                        ButtonKind::Text => {}
-                        ButtonKind::Goto(target) => {
-                            self.jump(target, None);
-                        }
-                        ButtonKind::Link(url) => self.template(url),
-                    }
-                }
+                self.say_items(buttons);
                 flow
             }
-            StmtKind::Wait { into } => {
+            StmtKind::Wait { into, timeout } => {
                 if let Some(var) = into {
                     self.assign(var);
                 }
+                if let Some(t) = timeout {
+                    self.jump(&t.target, flow.map(|_| true));
+                }
                 flow.map(|_| true)
+            }
+            StmtKind::For { var, iter, body } => {
+                self.expr(iter);
+                self.iterable(iter);
+                self.assign(var);
+                let out = self.stmts(body, flow);
+                join(flow, out)
+            }
+            StmtKind::Schedule(schedule) => {
+                if let ast::When::At(e) = &schedule.when {
+                    self.expr(e);
+                }
+                if let Some((name, _)) = &schedule.name {
+                    self.timer_names.insert(name);
+                }
+                // It fires in a turn of its own: never a loop without the user.
+                self.jump(&schedule.target, None);
+                flow
+            }
+            StmtKind::Cancel(name, span) => {
+                self.cancels.push((name, self.file, *span));
+                flow
             }
             StmtKind::Set { target, value, .. } => {
                 self.lvalue(target);
@@ -310,6 +351,62 @@ impl<'a> Walker<'a, '_> {
                 flow
             }
         }
+    }
+
+    /// The buttons and attachments of a `say` body.
+    fn say_items(&mut self, items: &'a [ast::SayItem]) {
+        for item in items {
+            match item {
+                ast::SayItem::Button(button) => {
+                    self.template(&button.label);
+                    match &button.kind {
+                        ButtonKind::Text => {}
+                        ButtonKind::Goto(target) => {
+                            self.jump(target, None);
+                        }
+                        ButtonKind::Link(url) => self.template(url),
+                    }
+                    if let Some(set) = &button.set {
+                        self.expr(&set.1);
+                        self.assign(&set.0);
+                    }
+                }
+                ast::SayItem::Image(url, _) => self.template(url),
+                ast::SayItem::File(url, name, _) => {
+                    self.template(url);
+                    self.template(name);
+                }
+                ast::SayItem::For {
+                    var, iter, items, ..
+                } => {
+                    self.expr(iter);
+                    self.iterable(iter);
+                    self.assign(var);
+                    self.say_items(items);
+                }
+            }
+        }
+    }
+
+    /// `scn::not-iterable`: `for` over a literal that is not a List, Dictionary or String.
+    fn iterable(&mut self, iter: &Expr) {
+        let what = match &iter.kind {
+            ExprKind::Number(_) => "a Number",
+            ExprKind::Bool(_) => "a Boolean",
+            ExprKind::Null => "null",
+            ExprKind::Regex(_) => "a regex",
+            _ => return,
+        };
+        self.report(
+            Diagnostic::new(
+                Code::NotIterable,
+                self.file,
+                iter.span,
+                format!("`for` goes over a List, a Dictionary or a String, not {what}"),
+            )
+            .with_label("nothing to go over")
+            .with_help("go over a List (`[1, 2, 3]`), a Dictionary (its keys) or a String (its characters)"),
+        );
     }
 
     /// An `else` branch; without one, the flow that skips the whole statement.

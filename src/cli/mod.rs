@@ -5,6 +5,7 @@ mod check;
 mod fmt;
 mod graph;
 mod run;
+mod run_input;
 mod test;
 
 use std::process::ExitCode;

@@ -2,14 +2,14 @@
 //! terminal, else one per stdin line), events out (as a person reads them, or JSON lines),
 //! exit status 0, 1, 2 or 3.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use serde::{Deserialize, Serialize};
 
-use super::{status, usage_error};
-use crate::eval::{Event, Globals, Options, Runtime, Session};
+use super::{run_input, status, usage_error};
+use crate::eval::{Event, Globals, Input, Options, Runtime, Session};
 use crate::report::{self, Stream};
 use crate::value::Value;
 use crate::Sources;
@@ -58,6 +58,21 @@ pub struct RunArgs {
     /// metadata addresses are refused.
     #[arg(long, value_name = "HOST[:PORT]")]
     allow_host: Vec<String>,
+
+    /// How stdin is read: `text`, one message per line, or `jsonl`, one JSON object per
+    /// line (`{"type":"message","text":"hi"}`, `{"type":"webhook","name":"paid","payload":{}}`,
+    /// `{"type":"sleep","duration":"30m"}`).
+    #[arg(long, value_name = "FORMAT", value_enum, default_value = "text")]
+    input: run_input::Format,
+
+    /// A virtual clock starting at TIME (`2026-03-01T10:30:00Z`, `2026-03-01` or Unix ms),
+    /// moved only by `sleep` inputs: timers fire exactly and at once.
+    #[arg(long, value_name = "TIME", value_parser = parse_clock)]
+    clock: Option<i64>,
+
+    /// Timers one conversation may have pending.
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    max_timers: usize,
 
     /// Largest HTTP response body accepted, in bytes; a larger one is a transport failure.
     #[arg(long, value_name = "N", default_value_t = crate::http::DEFAULT_MAX_RESPONSE_BYTES)]
@@ -117,6 +132,7 @@ pub fn run(args: RunArgs) -> u8 {
     let options = Options {
         max_steps: args.max_steps,
         max_turn_time: args.max_turn_time,
+        max_timers: args.max_timers,
         ..Options::default()
     };
     let runtime = Runtime::new(program, sources, options);
@@ -141,7 +157,7 @@ pub fn run(args: RunArgs) -> u8 {
         },
         None => None,
     };
-    let (mut session, mut globals) = match loaded {
+    let (mut session, globals) = match loaded {
         Some((mut session, mut globals, changed)) => {
             if session.user_id != args.user_id {
                 return usage_error(format!(
@@ -176,7 +192,8 @@ pub fn run(args: RunArgs) -> u8 {
         }
     }
 
-    let interactive = std::io::stdin().is_terminal() && !args.json;
+    let interactive =
+        std::io::stdin().is_terminal() && !args.json && args.input == run_input::Format::Text;
     let tokio = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -189,8 +206,6 @@ pub fn run(args: RunArgs) -> u8 {
     };
     // One client for the whole conversation: keep-alive connections are reused.
     let client = crate::http::Client::new(policy, limits);
-    let mut failed = false;
-    let mut save_failed = None;
     let out = Output {
         json: args.json,
         interactive,
@@ -199,88 +214,202 @@ pub fn run(args: RunArgs) -> u8 {
     for message in notices {
         let _ = out.events(&[Event::Warning { message, at: None }]);
     }
-    let mut each = |line: &str, session: &mut Session, globals: &mut Globals| -> bool {
-        let events = tokio.block_on(runtime.turn(session, globals, line, &client));
-        failed |= events.iter().any(|e| matches!(e, Event::Error { .. }));
-        let written = out.events(&events).is_ok();
-        // After every turn: a crash, a kill or a full disk later loses nothing before it.
-        if let Some(store) = &store {
-            if let Err(e) = store.save(&fingerprint, session, globals) {
-                save_failed = Some(e);
-                return false;
-            }
-        }
-        written
+    let mut talk = Talk {
+        runtime: &runtime,
+        tokio: &tokio,
+        client: &client,
+        out: &out,
+        store: store.as_ref(),
+        fingerprint: &fingerprint,
+        session,
+        globals,
+        failed: false,
+        save_failed: None,
+        printer: None,
     };
-    if interactive {
-        prompt_loop(&mut session, &mut globals, &mut each);
-    } else {
-        let mut stdin = std::io::stdin().lock();
-        let mut number = 0;
-        loop {
-            let mut bytes = Vec::new();
-            match stdin.read_until(b'\n', &mut bytes) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) => {
-                    eprintln!("error: cannot read the input: {e}");
-                    break;
-                }
+    let mut clock = args.clock;
+    let (inputs, ask) = if interactive {
+        match run_input::prompt() {
+            Some((inputs, ask, printer)) => {
+                talk.printer = Some(printer);
+                (inputs, Some(ask))
             }
-            number += 1;
-            let bytes = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
-            let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-            let line = match std::str::from_utf8(bytes) {
-                Ok(line) => line.to_string(),
-                Err(_) => {
-                    let message = format!(
-                        "line {number} of the input is not valid UTF-8; the invalid bytes \
-                         were replaced by U+FFFD"
-                    );
-                    let _ = each_warning(&out, message);
-                    String::from_utf8_lossy(bytes).into_owned()
-                }
-            };
-            if !each(&line, &mut session, &mut globals) {
+            None => return usage_error("cannot start the interactive prompt".to_string()),
+        }
+    } else {
+        (run_input::stdin(args.input), None)
+    };
+    let mut bad_input = false;
+    // Whether the prompt is showing (asked for a line not yet given).
+    let mut asked = false;
+    loop {
+        // Timers that came due fire before the next input, in order.
+        if !talk.fire_due(clock.unwrap_or_else(real_now), asked) {
+            break;
+        }
+        if let (Some(ask), false) = (&ask, asked) {
+            if ask.send(run_input::Prompt::Next).is_err() {
                 break;
             }
+            asked = true;
+        }
+        let next = match (clock, talk.session.next_due()) {
+            (None, Some(due)) => {
+                let wait = due.saturating_sub(real_now()).max(0) as u64;
+                match inputs.recv_timeout(std::time::Duration::from_millis(wait)) {
+                    Ok(e) => e,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            _ => match inputs.recv() {
+                Ok(e) => e,
+                Err(_) => break,
+            },
+        };
+        asked = false;
+        let go_on = match next {
+            run_input::Event::Input(input) => talk.turn(&input, clock),
+            run_input::Event::Sleep(ms) => match clock {
+                Some(now) => {
+                    let until = now.saturating_add(ms as i64);
+                    let fired = talk.fire_due(until, false);
+                    clock = Some(until);
+                    fired
+                }
+                None => talk.sleep_real(ms),
+            },
+            run_input::Event::Lossy(number) => {
+                let message = format!(
+                    "line {number} of the input is not valid UTF-8; the invalid bytes were \
+                     replaced by U+FFFD"
+                );
+                let _ = out.events(&[Event::Warning { message, at: None }]);
+                true
+            }
+            run_input::Event::Bad(number, why) => {
+                eprintln!("error: line {number} of the input: {why}");
+                bad_input = true;
+                false
+            }
+            run_input::Event::Failed(why) => {
+                eprintln!("error: {why}");
+                false
+            }
+            run_input::Event::Again => true,
+        };
+        if !go_on {
+            break;
         }
     }
+    let Talk {
+        failed,
+        save_failed,
+        ..
+    } = talk;
     if let (Some(e), Some(path)) = (save_failed, &args.state) {
         eprintln!("error: cannot save {}: {e}", path.display());
         return status::USAGE;
     }
-    if failed {
+    if bad_input {
+        status::USAGE
+    } else if failed {
         status::RUNTIME_ERROR
     } else {
         status::OK
     }
 }
 
-fn each_warning(out: &Output, message: String) -> std::io::Result<()> {
-    out.events(&[Event::Warning { message, at: None }])
+/// The system clock, in Unix milliseconds.
+fn real_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }
 
-/// The interactive prompt: line editing and history (kept in memory for the session).
-fn prompt_loop(
-    session: &mut Session,
-    globals: &mut Globals,
-    each: &mut dyn FnMut(&str, &mut Session, &mut Globals) -> bool,
-) {
-    let Ok(mut editor) = rustyline::DefaultEditor::new() else {
-        return;
-    };
-    eprintln!("Talking to the bot: type a message, Ctrl-D to quit.");
-    loop {
-        match editor.readline("> ") {
-            Ok(line) => {
-                let _ = editor.add_history_entry(line.as_str());
-                if !each(&line, session, globals) {
-                    break;
-                }
+/// The conversation being run: its session and globals, and where its events go.
+struct Talk<'a> {
+    runtime: &'a Runtime,
+    tokio: &'a tokio::runtime::Runtime,
+    client: &'a crate::http::Client,
+    out: &'a Output,
+    store: Option<&'a StateFile>,
+    fingerprint: &'a str,
+    session: Session,
+    globals: Globals,
+    /// Some turn ended in an `error` event.
+    failed: bool,
+    save_failed: Option<String>,
+    /// The interactive prompt's printer, for what a timer says while the prompt waits.
+    printer: Option<run_input::Printer>,
+}
+
+impl Talk<'_> {
+    /// One turn at the clock `now` (`None`: the real one). False when the conversation must
+    /// stop (output closed, the state could not be saved).
+    fn turn(&mut self, input: &Input, now: Option<i64>) -> bool {
+        self.turn_shown(input, now, false)
+    }
+
+    fn turn_shown(&mut self, input: &Input, now: Option<i64>, above_prompt: bool) -> bool {
+        let turn = self.runtime.input(
+            &mut self.session,
+            &mut self.globals,
+            input,
+            now,
+            self.client,
+            None,
+        );
+        let events = self.tokio.block_on(turn);
+        self.failed |= events.iter().any(|e| matches!(e, Event::Error { .. }));
+        let written = match (&mut self.printer, above_prompt) {
+            (Some(printer), true) => printer.print(self.out.text(&events)),
+            _ => self.out.events(&events).is_ok(),
+        };
+        // After every turn: a crash, a kill or a full disk later loses nothing before it.
+        if let Some(store) = self.store {
+            if let Err(e) = store.save(self.fingerprint, &self.session, &self.globals) {
+                self.save_failed = Some(e);
+                return false;
             }
-            Err(rustyline::error::ReadlineError::Interrupted) => continue,
-            Err(_) => break,
+        }
+        written
+    }
+
+    /// Fires, in order, every timer due at or before `until`, each in a turn at its due time.
+    fn fire_due(&mut self, until: i64, above_prompt: bool) -> bool {
+        let mut fired = 0;
+        while self.session.next_due().is_some_and(|due| due <= until) {
+            fired += 1;
+            if fired > crate::eval::MAX_TIMER_TURNS {
+                let message = format!(
+                    "more than {} timers came due at once; the rest fire later",
+                    crate::eval::MAX_TIMER_TURNS
+                );
+                let _ = self.out.events(&[Event::Warning { message, at: None }]);
+                return true;
+            }
+            if !self.turn_shown(&Input::Timer, None, above_prompt) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// `sleep` with the real clock: waits, firing the timers that come due meanwhile.
+    fn sleep_real(&mut self, ms: u64) -> bool {
+        let until = real_now().saturating_add(ms as i64);
+        loop {
+            let now = real_now();
+            if !self.fire_due(now, false) {
+                return false;
+            }
+            if now >= until {
+                return true;
+            }
+            let next = self.session.next_due().unwrap_or(until).min(until);
+            let wait = next.saturating_sub(now).max(1) as u64;
+            std::thread::sleep(std::time::Duration::from_millis(wait));
         }
     }
 }
@@ -294,6 +423,12 @@ struct Output {
 }
 
 impl Output {
+    /// The events as text for people, both streams in one (above the interactive prompt).
+    fn text(&self, events: &[Event]) -> String {
+        let text = report::render_events(events, !self.interactive, self.color);
+        text.lines.into_iter().map(|(_, line)| line).collect()
+    }
+
     fn events(&self, events: &[Event]) -> std::io::Result<()> {
         let mut stdout = std::io::stdout().lock();
         if self.json {
@@ -319,6 +454,13 @@ impl Output {
         }
         Ok(())
     }
+}
+
+/// `--clock`: a time as a test's `now` takes it.
+fn parse_clock(text: &str) -> Result<i64, String> {
+    crate::testing::format::parse_time(text.trim()).ok_or_else(|| {
+        format!("`{text}` is not a time (write e.g. 2026-03-01T10:30:00Z, 2026-03-01 or Unix ms)")
+    })
 }
 
 /// `--max-turn-time`: a duration as the language writes one.

@@ -33,6 +33,14 @@ impl ButtonEvent {
     }
 }
 
+/// An attachment of a message (`image`, `file` in a `say` body).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Attachment {
+    Image { url: String },
+    File { url: String, name: String },
+}
+
 /// One event of a conversation, in the order it happened (CLI.md, "Events of `run --json`").
 /// Every turn ends with exactly one [`Event::Wait`] or [`Event::End`].
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -40,10 +48,25 @@ impl ButtonEvent {
 pub enum Event {
     /// The user's message that started the turn.
     Input { text: String },
-    /// A message to the user; `buttons` is empty for a plain message.
+    /// The webhook that started the turn, with its payload.
+    Webhook {
+        name: String,
+        payload: serde_json::Value,
+    },
+    /// The timer that started the turn: a `schedule` (named or not) or, with `name` null and
+    /// `kind` `timeout`, a `wait … timeout`.
+    Timer {
+        name: Option<String>,
+        block: String,
+        kind: TimerKind,
+    },
+    /// A message to the user; `buttons` is empty for a plain message, `attachments` is left out
+    /// when it has none.
     Message {
         text: String,
         buttons: Vec<ButtonEvent>,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        attachments: Vec<Attachment>,
     },
     /// An HTTP request made by the bot: `status` is `None` (JSON `null`) when it failed, and
     /// `error` then says why.
@@ -74,6 +97,14 @@ pub enum Event {
     Wait,
     /// The scenario run is over; the session is idle.
     End,
+}
+
+/// What kind of timer came due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TimerKind {
+    Schedule,
+    Timeout,
 }
 
 impl Event {
@@ -112,6 +143,7 @@ mod tests {
                     url: "https://shop.example.com/sizes".into(),
                 },
             ],
+            attachments: vec![],
         };
         assert_eq!(
             json(&message),

@@ -144,6 +144,7 @@ pub fn call(name: &str, args: &[Value], cx: &mut Context) -> Result<Value, Strin
         "min" => extreme(&a, Ordering::Less),
         "mod" => a.value(ops::rem(a.get(0), a.get(1))),
         "now" => Ok(Value::from(Stamp::from_unix_ms(cx.now_ms).iso())),
+        "time_add" => time_add(&a),
         "pop" => pop(&a),
         "pretty" => pretty(&a),
         "push" => {
@@ -1418,6 +1419,16 @@ impl Stamp {
         days_from_civil(self.year, self.month, self.day)
     }
 
+    /// Unix milliseconds (a text without a zone is read as UTC).
+    fn unix_ms(&self) -> i64 {
+        let secs = self.days() * 86_400
+            + i64::from(self.hour) * 3600
+            + i64::from(self.minute) * 60
+            + i64::from(self.second)
+            - i64::from(self.offset.unwrap_or(0)) * 60;
+        secs * 1000
+    }
+
     fn iso(&self) -> String {
         format!(
             "{}T{:02}:{:02}:{:02}Z",
@@ -1439,6 +1450,42 @@ impl Stamp {
         let m = minutes.unsigned_abs();
         format!("{sign}{:02}{:02}", m / 60, m % 60)
     }
+}
+
+/// A point in time as `schedule at` and `time_add` take it: a text like `now()` gives
+/// (`2026-03-02T10:00:00Z`, also with an offset, or a date alone), or Unix milliseconds.
+pub(crate) fn time_ms(value: &Value) -> Result<i64, String> {
+    const EXPECTED: &str = "a time like 2026-03-02T10:00:00Z, or Unix milliseconds";
+    match value {
+        Value::String(s) => Stamp::parse(s)
+            .map(|t| t.unix_ms())
+            .ok_or_else(|| format!("cannot read {} as a time ({EXPECTED})", quote(s))),
+        Value::Number(n) => n
+            .floor()
+            .to_i64()
+            .filter(|ms| ms.unsigned_abs() < 1 << 53)
+            .ok_or_else(|| format!("cannot read {n} as a time ({EXPECTED})")),
+        other => Err(format!(
+            "cannot read {} as a time ({EXPECTED})",
+            other.type_name()
+        )),
+    }
+}
+
+fn time_add(a: &Args) -> Out {
+    let start = time_ms(a.get(0)).map_err(|e| format!("`time_add` {e}"))?;
+    let seconds = a.number(1)?;
+    let ms = seconds
+        .mul(&Number::from(1000))
+        .ok()
+        .and_then(|ms| ms.floor().to_i64());
+    let Some(end) = ms.and_then(|ms| start.checked_add(ms)) else {
+        return Err(format!("`time_add`: {seconds} seconds is out of range"));
+    };
+    Ok(match a.get(0) {
+        Value::Number(_) => Value::from(end),
+        _ => Value::from(Stamp::from_unix_ms(end).iso()),
+    })
 }
 
 fn format_date(a: &Args) -> Out {

@@ -14,12 +14,24 @@ use crate::syntax::ast::{
 use crate::syntax::Span;
 use crate::value::Value;
 
-/// A button as the interpreter keeps it.
+/// An item of a `say` body as the interpreter keeps it.
 #[derive(Clone, Debug)]
 pub enum Button {
     Text(Template),
-    Goto(Template, BlockId, String),
+    /// Label, target, the target as written, and the `set %v% = EXPR` it carries.
+    Goto(Template, BlockId, String, Option<Box<(VarPath, Expr)>>),
     Link(Template, Template),
+    Image(Template),
+    File(Template, Template),
+    /// `for %x% in EXPR { items }`.
+    For(Box<(VarPath, Expr)>, Vec<Button>),
+}
+
+/// When a `schedule` comes due.
+#[derive(Clone, Debug)]
+pub enum When {
+    After(u64),
+    At(Expr),
 }
 
 /// One arm of a compiled `match`: its patterns and where its code starts.
@@ -37,7 +49,28 @@ pub enum Instr {
     },
     Wait {
         into: Option<VarPath>,
+        /// `timeout DURATION goto BLOCK`: milliseconds and the block.
+        timeout: Option<(u64, BlockId)>,
     },
+    /// The start of a `for`: the elements of `iter` go into the hidden variable `state`
+    /// (with the position reached), so a `wait` inside the loop is saved with the session.
+    ForStart {
+        state: VarPath,
+        iter: Expr,
+    },
+    /// The next element into `var`, or on to `end` when there is none.
+    ForNext {
+        state: VarPath,
+        var: VarPath,
+        end: usize,
+    },
+    Schedule {
+        when: When,
+        to: BlockId,
+        name: Option<String>,
+        span: Span,
+    },
+    Cancel(String),
     Set {
         target: LValue,
         op: AssignOp,
@@ -168,6 +201,7 @@ impl Code {
             let mut c = Compiler {
                 program,
                 scenario: info.scenario,
+                block: i,
                 code: Vec::new(),
             };
             if let Some(block) = program.block_ast(BlockId(i as u32)) {
@@ -292,6 +326,30 @@ impl Slots<'_> {
         }
     }
 
+    fn buttons(&mut self, buttons: &mut [Button]) {
+        for b in buttons {
+            match b {
+                Button::Text(l) | Button::Image(l) => self.template(l),
+                Button::Goto(l, _, _, set) => {
+                    self.template(l);
+                    if let Some(set) = set {
+                        self.var(&mut set.0);
+                        self.expr(&mut set.1);
+                    }
+                }
+                Button::Link(l, u) | Button::File(l, u) => {
+                    self.template(l);
+                    self.template(u);
+                }
+                Button::For(head, items) => {
+                    self.var(&mut head.0);
+                    self.expr(&mut head.1);
+                    self.buttons(items);
+                }
+            }
+        }
+    }
+
     fn lvalue(&mut self, l: &mut LValue) {
         self.var(&mut l.var);
         l.index.iter_mut().for_each(|x| self.expr(x));
@@ -301,21 +359,27 @@ impl Slots<'_> {
         match instr {
             Instr::Say { text, buttons } => {
                 self.template(text);
-                for b in buttons {
-                    match b {
-                        Button::Text(l) | Button::Goto(l, ..) => self.template(l),
-                        Button::Link(l, u) => {
-                            self.template(l);
-                            self.template(u);
-                        }
-                    }
-                }
+                self.buttons(buttons);
             }
-            Instr::Wait { into } => {
+            Instr::Wait { into, .. } => {
                 if let Some(v) = into {
                     self.var(v);
                 }
             }
+            Instr::ForStart { state, iter } => {
+                self.var(state);
+                self.expr(iter);
+            }
+            Instr::ForNext { state, var, .. } => {
+                self.var(state);
+                self.var(var);
+            }
+            Instr::Schedule { when, .. } => {
+                if let When::At(e) = when {
+                    self.expr(e);
+                }
+            }
+            Instr::Cancel(_) => {}
             Instr::Set { target, value, .. } => {
                 self.lvalue(target);
                 value.exprs_mut(&mut |e| self.expr(e));
@@ -365,10 +429,35 @@ impl Slots<'_> {
 struct Compiler<'p> {
     program: &'p Program,
     scenario: usize,
+    /// The block being compiled, by index.
+    block: usize,
     code: Vec<Op>,
 }
 
 impl Compiler<'_> {
+    fn buttons(&self, items: &[ast::SayItem]) -> Vec<Button> {
+        items
+            .iter()
+            .filter_map(|item| match item {
+                ast::SayItem::Button(b) => match &b.kind {
+                    ButtonKind::Text => Some(Button::Text(b.label.clone())),
+                    ButtonKind::Link(url) => Some(Button::Link(b.label.clone(), url.clone())),
+                    ButtonKind::Goto(t) => self.resolve(t).map(|id| {
+                        Button::Goto(b.label.clone(), id, t.block.name.clone(), b.set.clone())
+                    }),
+                },
+                ast::SayItem::Image(url, _) => Some(Button::Image(url.clone())),
+                ast::SayItem::File(url, name, _) => Some(Button::File(url.clone(), name.clone())),
+                ast::SayItem::For {
+                    var, iter, items, ..
+                } => Some(Button::For(
+                    Box::new((var.clone(), iter.clone())),
+                    self.buttons(items),
+                )),
+            })
+            .collect()
+    }
+
     fn resolve(&self, target: &ast::Target) -> Option<BlockId> {
         self.program.resolve(self.scenario, target)
     }
@@ -386,6 +475,7 @@ impl Compiler<'_> {
         match &mut self.code[at].instr {
             Instr::JumpUnless { to: t, .. } | Instr::Jump { to: t } => *t = to,
             Instr::Match { otherwise, .. } => *otherwise = to,
+            Instr::ForNext { end, .. } => *end = to,
             _ => {}
         }
     }
@@ -407,16 +497,7 @@ impl Compiler<'_> {
         let span = stmt.span;
         match &stmt.kind {
             StmtKind::Say { text, buttons } => {
-                let buttons = buttons
-                    .iter()
-                    .filter_map(|b| match &b.kind {
-                        ButtonKind::Text => Some(Button::Text(b.label.clone())),
-                        ButtonKind::Link(url) => Some(Button::Link(b.label.clone(), url.clone())),
-                        ButtonKind::Goto(t) => self
-                            .resolve(t)
-                            .map(|id| Button::Goto(b.label.clone(), id, t.block.name.clone())),
-                    })
-                    .collect();
+                let buttons = self.buttons(buttons);
                 self.emit(
                     Instr::Say {
                         text: text.clone(),
@@ -425,8 +506,66 @@ impl Compiler<'_> {
                     span,
                 );
             }
-            StmtKind::Wait { into } => {
-                self.emit(Instr::Wait { into: into.clone() }, span);
+            StmtKind::Wait { into, timeout } => {
+                let timeout = timeout
+                    .as_ref()
+                    .and_then(|t| Some((t.ms, self.resolve(&t.target)?)));
+                let into = into.clone();
+                self.emit(Instr::Wait { into, timeout }, span);
+            }
+            StmtKind::For { var, iter, body } => {
+                // A name no variable can have: `#` cannot start one.
+                let state = ast::VarPath {
+                    root: ast::Ident {
+                        name: format!("#for:{}:{}", self.block, self.here()),
+                        span,
+                    },
+                    path: Vec::new(),
+                    span,
+                    slot: None,
+                };
+                let iter = (**iter).clone();
+                self.emit(
+                    Instr::ForStart {
+                        state: state.clone(),
+                        iter,
+                    },
+                    span,
+                );
+                let next = self.emit(
+                    Instr::ForNext {
+                        state,
+                        var: (**var).clone(),
+                        end: 0,
+                    },
+                    var.span,
+                );
+                self.stmts(body);
+                self.emit(Instr::Jump { to: next }, span);
+                let end = self.here();
+                self.patch(next, end);
+            }
+            StmtKind::Schedule(s) => {
+                let when = match &s.when {
+                    ast::When::After(ms, _) => When::After(*ms),
+                    ast::When::At(e) => When::At(e.clone()),
+                };
+                let name = s.name.as_ref().map(|(n, _)| n.clone());
+                match self.resolve(&s.target) {
+                    Some(to) => self.emit(
+                        Instr::Schedule {
+                            when,
+                            to,
+                            name,
+                            span,
+                        },
+                        span,
+                    ),
+                    None => self.emit(Instr::End, span),
+                };
+            }
+            StmtKind::Cancel(name, _) => {
+                self.emit(Instr::Cancel(name.clone()), span);
             }
             StmtKind::Set { target, op, value } => {
                 let instr = Instr::Set {
@@ -588,6 +727,10 @@ mod tests {
             .map(|op| match &op.instr {
                 Instr::Say { .. } => "say".into(),
                 Instr::Wait { .. } => "wait".into(),
+                Instr::ForStart { .. } => "for".into(),
+                Instr::ForNext { end, .. } => format!("next else->{end}"),
+                Instr::Schedule { to, .. } => format!("schedule {}", to.0),
+                Instr::Cancel(_) => "cancel".into(),
                 Instr::Set { .. } => "set".into(),
                 Instr::Unset { .. } => "unset".into(),
                 Instr::JumpUnless { to, .. } => format!("unless->{to}"),

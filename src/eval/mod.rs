@@ -11,9 +11,9 @@ mod turn;
 
 use std::sync::Arc;
 
-pub use event::{ButtonEvent, Event, Location};
+pub use event::{Attachment, ButtonEvent, Event, Location, TimerKind};
 pub use redact::Redactor;
-pub use session::{Frame, Globals, SavedButton, Session};
+pub use session::{Frame, Globals, SavedButton, SavedSet, Session, Timer, Timers};
 
 use crate::check::Program;
 use crate::source::Sources;
@@ -53,6 +53,10 @@ fn oversized(session: &Session, globals: &Globals) -> Option<&'static str> {
     None
 }
 
+/// Timer turns fired at one go (one `sleep`, or on start with a saved state): a timer that
+/// keeps scheduling itself cannot hold the conversation forever.
+pub const MAX_TIMER_TURNS: usize = 100_000;
+
 /// Limits and policies chosen by whoever runs the bot (the operator), not by the scenario.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -68,6 +72,20 @@ pub struct Options {
     pub max_turn_time: std::time::Duration,
     /// A fixed clock (Unix milliseconds) for `now()`/`today()`; `None` reads the system clock.
     pub now_ms: Option<i64>,
+    /// Timers one session may have pending (LANGUAGE.md §7.4: 100; `--max-timers`).
+    pub max_timers: usize,
+}
+
+/// What starts a turn.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// A user's message (or a button press: its label).
+    Message(String),
+    /// An external event for the user, `on webhook "name"`; the payload is `%webhook%`.
+    Webhook { name: String, payload: Value },
+    /// The session's timer that comes due first (a `wait … timeout` or a `schedule`); the
+    /// turn's clock is its due time. Callers check [`Session::next_due`] first.
+    Timer,
 }
 
 impl Default for Options {
@@ -79,6 +97,7 @@ impl Default for Options {
             max_messages: 100,
             max_turn_time: std::time::Duration::from_secs(60),
             now_ms: None,
+            max_timers: 100,
         }
     }
 }
@@ -262,7 +281,8 @@ impl Runtime {
         input: &str,
         transport: &dyn crate::http::Transport,
     ) -> Vec<Event> {
-        self.turn_inner(session, globals, input, transport, None)
+        let input = Input::Message(input.to_string());
+        self.input(session, globals, &input, None, transport, None)
             .await
     }
 
@@ -276,28 +296,40 @@ impl Runtime {
         transport: &dyn crate::http::Transport,
         visited: &mut [bool],
     ) -> Vec<Event> {
-        self.turn_inner(session, globals, input, transport, Some(visited))
+        let input = Input::Message(input.to_string());
+        self.input(session, globals, &input, None, transport, Some(visited))
             .await
     }
 
-    async fn turn_inner(
+    /// Runs one turn of any kind at the clock `now_ms` (`None`: the runtime's clock; a timer's
+    /// turn runs at its due time whatever is given). With `visited`, also marks every block the
+    /// turn enters (as [`Runtime::turn_covering`]).
+    pub async fn input(
         &self,
         session: &mut Session,
         globals: &mut Globals,
-        input: &str,
+        input: &Input,
+        now_ms: Option<i64>,
         transport: &dyn crate::http::Transport,
         visited: Option<&mut [bool]>,
     ) -> Vec<Event> {
-        // Cheap: values are shared, only the maps are copied.
+        // Cheap: values are shared, only the maps are copied. The timers (a session may have
+        // many) are not copied: the turn keeps them as they were if it changes them.
+        let timers = std::mem::take(&mut session.timers);
         let before = (session.clone(), globals.clone());
-        let mut turn = turn::Turn::new(self, session, globals, transport);
+        session.timers = timers;
+        let now = now_ms.unwrap_or_else(|| self.now_ms());
+        let mut turn = turn::Turn::new(self, session, globals, transport, now);
         if let Some(visited) = visited {
             turn = turn.covering(visited);
         }
-        let mut events = turn.run(input).await;
+        let (mut events, timers_before) = turn.run(input).await;
         if let Some(why) = oversized(session, globals) {
-            // What a session may hold is bounded (§9): the turn is undone.
+            // What a session may hold is bounded (§9): the turn is undone (a timer that came
+            // due stays fired: it would only come due again).
+            let timers = timers_before.unwrap_or_else(|| std::mem::take(&mut session.timers));
             (*session, *globals) = before;
+            session.timers = timers;
             events.pop();
             events.push(Event::Error {
                 message: format!(
@@ -341,8 +373,22 @@ impl Runtime {
         for event in events {
             match event {
                 Event::Input { text } | Event::Notify { text } | Event::Log { text } => hide(text),
-                Event::Message { text, buttons } => {
+                Event::Webhook { .. } | Event::Timer { .. } => {}
+                Event::Message {
+                    text,
+                    buttons,
+                    attachments,
+                } => {
                     hide(text);
+                    for a in attachments {
+                        match a {
+                            Attachment::Image { url } => hide(url),
+                            Attachment::File { url, name } => {
+                                hide(url);
+                                hide(name);
+                            }
+                        }
+                    }
                     for b in buttons {
                         match b {
                             ButtonEvent::Text { label } => hide(label),

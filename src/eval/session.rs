@@ -2,6 +2,8 @@
 //! the buttons of its latest message. It serializes to JSON and back without loss, so a
 //! conversation can stop between two messages and continue in another process.
 
+use std::collections::BTreeMap;
+
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +30,88 @@ pub struct SavedButton {
     pub label: String,
     pub scenario: String,
     pub block: String,
+    /// `button … goto B set %v% = EXPR`: the variable and the value computed when the message
+    /// was sent, assigned when the button is pressed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<SavedSet>,
+}
+
+/// The `set` a transition button carries: `%var.path%` and its value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SavedSet {
+    pub var: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub path: Vec<String>,
+    pub value: Value,
+}
+
+/// A pending timer: where it jumps when it comes due.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Timer {
+    /// When it comes due, in Unix milliseconds.
+    pub due_ms: i64,
+    /// Order among timers due at the same millisecond: the one set first fires first.
+    pub seq: u64,
+    /// `schedule … as "name"`; `None` for an unnamed timer or a `wait … timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub scenario: String,
+    pub block: String,
+}
+
+/// The pending `schedule` timers of a session, in the order they come due. Saved as a list;
+/// kept as an ordered map, so that adding one and taking the next are cheap even with many.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(from = "Vec<Timer>", into = "Vec<Timer>")]
+pub struct Timers(BTreeMap<(i64, u64), Timer>);
+
+impl From<Vec<Timer>> for Timers {
+    fn from(list: Vec<Timer>) -> Timers {
+        Timers(list.into_iter().map(|t| ((t.due_ms, t.seq), t)).collect())
+    }
+}
+
+impl From<Timers> for Vec<Timer> {
+    fn from(timers: Timers) -> Vec<Timer> {
+        timers.0.into_values().collect()
+    }
+}
+
+impl Timers {
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The one that comes due first.
+    pub fn first(&self) -> Option<&Timer> {
+        self.0.values().next()
+    }
+
+    pub fn pop_first(&mut self) -> Option<Timer> {
+        self.0.pop_first().map(|(_, t)| t)
+    }
+
+    pub fn insert(&mut self, timer: Timer) {
+        self.0.insert((timer.due_ms, timer.seq), timer);
+    }
+
+    /// Removes the timer of that name; whether there was one.
+    pub fn cancel(&mut self, name: &str) -> bool {
+        let key = self
+            .0
+            .iter()
+            .find(|(_, t)| t.name.as_deref() == Some(name))
+            .map(|(k, _)| *k);
+        key.and_then(|k| self.0.remove(&k)).is_some()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Timer> {
+        self.0.values()
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -59,6 +143,26 @@ pub struct Session {
     pub buttons: Vec<SavedButton>,
     /// State of the random generator (`rand()`, `shuffle()`), so replays repeat.
     pub rng: u64,
+    /// Pending `schedule` timers.
+    #[serde(default, skip_serializing_if = "Timers::is_empty")]
+    pub timers: Timers,
+    /// The `wait … timeout` of the waiting run, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Timer>,
+    /// Timers set so far: orders timers due at the same time.
+    #[serde(default)]
+    pub timer_seq: u64,
+    /// The current run sent a message with buttons (so its end may keep its temporaries).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub buttons_in_run: bool,
+    /// The run is over but its temporaries are kept: its last message's transition buttons
+    /// can still be pressed, and pressing one continues it (LANGUAGE.md §4).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub parked: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl Session {
@@ -76,6 +180,11 @@ impl Session {
             redactor: Redactor::default(),
             specials: Vars::default(),
             buttons: Vec::new(),
+            timers: Timers::default(),
+            timeout: None,
+            timer_seq: 0,
+            buttons_in_run: false,
+            parked: false,
             // Seeded from the user id: the same conversation gives the same "random" answers.
             rng: user_id.bytes().fold(0x9E37_79B9_7F4A_7C15, |h, b| {
                 (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01B3)
@@ -94,8 +203,30 @@ impl Session {
         self.waiting = None;
         self.stack.clear();
         self.temps.clear();
+        self.timeout = None;
+        self.buttons_in_run = false;
+        self.parked = false;
         if self.presets != self.configured {
             self.presets.clone_from(&self.configured);
+        }
+    }
+
+    /// Ends the run but keeps its temporaries for its transition buttons (LANGUAGE.md §4).
+    pub fn park(&mut self) {
+        self.waiting = None;
+        self.stack.clear();
+        self.timeout = None;
+        self.buttons_in_run = false;
+        self.parked = true;
+    }
+
+    /// When the next timer comes due (the waiting run's timeout or a `schedule`), if any.
+    pub fn next_due(&self) -> Option<i64> {
+        let timeout = self.timeout.as_ref().map(|t| t.due_ms);
+        let scheduled = self.timers.first().map(|t| t.due_ms);
+        match (timeout, scheduled) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
         }
     }
 
@@ -107,6 +238,12 @@ impl Session {
             for vars in [&mut copy.temps, &mut copy.user, &mut copy.specials] {
                 for value in vars.values_mut() {
                     self.redactor.hide_value(value);
+                }
+            }
+            for b in &mut copy.buttons {
+                self.redactor.hide(&mut b.label);
+                if let Some(set) = &mut b.set {
+                    self.redactor.hide_value(&mut set.value);
                 }
             }
         }

@@ -9,9 +9,9 @@ use indexmap::IndexMap;
 use std::collections::HashMap;
 
 use super::functions::Context;
-use super::ir::{Button, Instr};
-use super::session::{Frame, Globals, SavedButton, Session};
-use super::{ButtonEvent, Event, Runtime};
+use super::ir::{Button, Instr, When};
+use super::session::{Frame, Globals, SavedButton, SavedSet, Session, Timer, Timers};
+use super::{Attachment, ButtonEvent, Event, Input, Runtime, TimerKind};
 use crate::check::{BlockId, DeclarationInfo};
 use crate::syntax::ast::Event as Trigger;
 use crate::syntax::ast::{AssignOp, Expr, LValue, VarPath};
@@ -88,6 +88,29 @@ pub(super) struct Turn<'r> {
     deadline: std::time::Instant,
     /// Blocks entered, by index (`scenarist test --coverage`); `None` costs one branch per block.
     visited: Option<&'r mut [bool]>,
+    /// The session's timers as they were before this turn first changed them (taken only
+    /// then: a session may hold many), to undo the turn.
+    timers_before: Option<Timers>,
+}
+
+/// Where an input leads: the block and instruction to run from, the `wait -> %var%` to fill
+/// when resuming, and the `set` of a pressed button.
+struct Start {
+    block: BlockId,
+    pc: usize,
+    into: Option<VarPath>,
+    set: Option<SavedSet>,
+}
+
+impl Start {
+    fn at(block: BlockId) -> Start {
+        Start {
+            block,
+            pc: 0,
+            into: None,
+            set: None,
+        }
+    }
 }
 
 impl<'r> Turn<'r> {
@@ -96,6 +119,7 @@ impl<'r> Turn<'r> {
         session: &'r mut Session,
         globals: &'r mut Globals,
         transport: &'r dyn crate::http::Transport,
+        now_ms: i64,
     ) -> Turn<'r> {
         let rng = session.rng;
         // Temporaries move into their slots for the turn (and back in `run`).
@@ -119,10 +143,7 @@ impl<'r> Turn<'r> {
                 warnings: Vec::new(),
                 slots,
                 at: None,
-                cx: Context {
-                    now_ms: rt.now_ms(),
-                    rng,
-                },
+                cx: Context { now_ms, rng },
             },
             events: Vec::new(),
             steps: 0,
@@ -130,6 +151,7 @@ impl<'r> Turn<'r> {
             messages: 0,
             deadline: std::time::Instant::now() + rt.options.max_turn_time,
             visited: None,
+            timers_before: None,
         }
     }
 
@@ -139,8 +161,14 @@ impl<'r> Turn<'r> {
         self
     }
 
-    pub async fn run(mut self, input: &str) -> Vec<Event> {
-        self.turn(input).await;
+    /// Runs the turn; returns its events and, when it changed the timers, the timers as they
+    /// were before (to undo it).
+    pub async fn run(mut self, input: &Input) -> (Vec<Event>, Option<Timers>) {
+        match input {
+            Input::Message(text) => self.turn(text).await,
+            Input::Webhook { name, payload } => self.webhook(name, payload).await,
+            Input::Timer => self.timer().await,
+        }
         self.env.session.rng = self.env.cx.rng;
         for (i, value) in std::mem::take(&mut self.env.slots).into_iter().enumerate() {
             if let Some(value) = value {
@@ -150,7 +178,99 @@ impl<'r> Turn<'r> {
                     .insert(self.rt.code.slots[i].clone(), value);
             }
         }
-        self.events
+        (self.events, self.timers_before)
+    }
+
+    /// A webhook: `on webhook "name"` starts its block whatever the session is doing (as an
+    /// `anytime` trigger would), with the payload in `%webhook%`.
+    async fn webhook(&mut self, name: &str, payload: &Value) {
+        self.events.push(Event::Webhook {
+            name: name.to_string(),
+            payload: payload.to_json().unwrap_or(serde_json::Value::Null),
+        });
+        let target = self.rt.starts.iter().find_map(|r| match &r.event {
+            Trigger::Webhook(n) if n == name => Some(r.target),
+            _ => None,
+        });
+        let Some(target) = target else {
+            self.events.push(Event::Warning {
+                message: format!(
+                    "no trigger `on webhook {name:?}` in the bot; the webhook was dropped"
+                ),
+                at: None,
+            });
+            self.push_unchanged();
+            return;
+        };
+        self.end_run();
+        self.env
+            .session
+            .specials
+            .insert("webhook".into(), payload.clone());
+        self.run_from(target, 0).await;
+    }
+
+    /// The timer that comes due first: a `wait … timeout` continues its run at its block; a
+    /// `schedule` jumps to its block as a press of a transition button would. The turn's clock
+    /// is the timer's due time.
+    async fn timer(&mut self) {
+        let session = &mut *self.env.session;
+        let timeout_first = match (&session.timeout, session.timers.first()) {
+            (Some(t), Some(s)) => (t.due_ms, t.seq) <= (s.due_ms, s.seq),
+            (timeout, _) => timeout.is_some(),
+        };
+        let (timer, kind) = if timeout_first {
+            (session.timeout.take(), TimerKind::Timeout)
+        } else {
+            (session.timers.pop_first(), TimerKind::Schedule)
+        };
+        let Some(timer) = timer else {
+            self.push_unchanged();
+            return;
+        };
+        self.env.cx.now_ms = timer.due_ms;
+        self.events.push(Event::Timer {
+            name: timer.name.clone(),
+            block: timer.block.clone(),
+            kind,
+        });
+        let Some(id) = self.block_id(&timer.scenario, &timer.block) else {
+            self.events.push(Event::Warning {
+                message: format!(
+                    "the timer's block {}::{} is not in this bot any more; the timer was dropped",
+                    timer.scenario, timer.block
+                ),
+                at: None,
+            });
+            self.push_unchanged();
+            return;
+        };
+        match kind {
+            TimerKind::Timeout => self.env.session.waiting = None,
+            TimerKind::Schedule => self.press(),
+        }
+        self.run_from(id, 0).await;
+    }
+
+    /// A transition button was pressed (or a `schedule` came due): a waiting run, or one whose
+    /// buttons kept its temporaries, goes on at the button's block; otherwise a new run starts.
+    fn press(&mut self) {
+        let session = &mut *self.env.session;
+        if session.is_waiting() || session.parked {
+            session.waiting = None;
+            session.stack.clear();
+            session.timeout = None;
+            session.parked = false;
+        } else {
+            self.end_run();
+        }
+    }
+
+    /// The timers are about to change: keep them as they were, once per turn.
+    fn timers_changing(&mut self) {
+        if self.timers_before.is_none() {
+            self.timers_before = Some(self.env.session.timers.clone());
+        }
     }
 
     /// Ends the current run: position, call stack and temporaries (slots included) go.
@@ -190,19 +310,25 @@ impl<'r> Turn<'r> {
                 .insert("ref".into(), Value::from(reference));
         }
         match self.route(input, first) {
-            Some((block, pc, into)) => {
-                if let Some(into) = into {
-                    let assigned = self.env.assign(
-                        &LValue::of(into.clone()),
-                        AssignOp::Set,
-                        Value::from(input),
-                    );
+            Some(start) => {
+                let block = start.block;
+                if let Some(into) = start.into {
+                    let assigned =
+                        self.env
+                            .assign(&LValue::of(into), AssignOp::Set, Value::from(input));
                     if let Err(f) = assigned {
                         self.fail(block, *f);
                         return;
                     }
                 }
-                self.run_from(block, pc).await;
+                if let Some(set) = start.set {
+                    let assigned = self.button_set(set);
+                    if let Err(f) = assigned {
+                        self.fail(block, *f);
+                        return;
+                    }
+                }
+                self.run_from(block, start.pc).await;
             }
             None => {
                 self.events.push(Event::Warning {
@@ -227,7 +353,9 @@ impl<'r> Turn<'r> {
     /// Where this message leads: a transition button of the latest message, an `anytime`
     /// trigger, the waiting run, or (when idle) the first matching trigger. The third element
     /// is the `wait -> %var%` to fill when resuming.
-    fn route(&mut self, input: &str, first: bool) -> Option<(BlockId, usize, Option<VarPath>)> {
+    fn route(&mut self, input: &str, first: bool) -> Option<Start> {
+        // A message in time cancels the waiting run's timeout, whatever it leads to.
+        self.env.session.timeout = None;
         let pressed = normalize(input);
         let button = self
             .env
@@ -236,38 +364,60 @@ impl<'r> Turn<'r> {
             .iter()
             .find(|b| normalize(&b.label) == pressed)
             .cloned();
-        if let Some(id) = button.and_then(|b| self.block_id(&b.scenario, &b.block)) {
-            if !self.env.session.is_waiting() {
-                self.end_run();
+        if let Some(b) = button {
+            if let Some(id) = self.block_id(&b.scenario, &b.block) {
+                self.press();
+                return Some(Start {
+                    set: b.set,
+                    ..Start::at(id)
+                });
             }
-            self.env.session.waiting = None;
-            self.env.session.stack.clear();
-            return Some((id, 0, None));
+        }
+        if self.env.session.parked {
+            // Not one of the buttons the ended run kept its temporaries for.
+            self.end_run();
         }
         if let Some(frame) = self.env.session.waiting.clone() {
             if let Some(target) = self.trigger(input, first, true) {
                 self.end_run();
-                return Some((target, 0, None));
+                return Some(Start::at(target));
             }
             let Some(id) = self.block_id(&frame.scenario, &frame.block) else {
                 // The bot changed under a saved session: start over rather than guess.
                 self.end_run();
-                return self.trigger(input, first, false).map(|t| (t, 0, None));
+                return self.trigger(input, first, false).map(Start::at);
             };
             let into = match self.rt.code.blocks[id.index()]
                 .code
                 .get(frame.pc)
                 .map(|op| &op.instr)
             {
-                Some(Instr::Wait { into }) => into.clone(),
+                Some(Instr::Wait { into, .. }) => into.clone(),
                 _ => None,
             };
             self.env.session.waiting = None;
-            return Some((id, frame.pc + 1, into));
+            return Some(Start {
+                pc: frame.pc + 1,
+                into,
+                ..Start::at(id)
+            });
         }
         let target = self.trigger(input, first, false)?;
         self.end_run();
-        Some((target, 0, None))
+        Some(Start::at(target))
+    }
+
+    /// Assigns the value a pressed button carries.
+    fn button_set(&mut self, set: SavedSet) -> Eval<()> {
+        let span = Span::new(0, 0);
+        let ident = |name: String| crate::syntax::ast::Ident { name, span };
+        let var = VarPath {
+            slot: self.rt.code.slot_of.get(&set.var).copied(),
+            root: ident(set.var),
+            path: set.path.into_iter().map(ident).collect(),
+            span,
+        };
+        self.env.assign(&LValue::of(var), AssignOp::Set, set.value)
     }
 
     /// The first trigger matching the message (only `anytime` ones while a run waits).
@@ -506,9 +656,15 @@ impl<'r> Turn<'r> {
         }
     }
 
-    /// The run is over: the session becomes idle.
+    /// The run is over: the session becomes idle. When the run's last message with buttons
+    /// offers transition buttons, its temporaries stay until the next input (LANGUAGE.md §4).
     fn finish(&mut self) {
-        self.end_run();
+        let session = &mut *self.env.session;
+        if session.buttons_in_run && !session.buttons.is_empty() {
+            session.park();
+        } else {
+            self.end_run();
+        }
         self.events.push(Event::End);
     }
 
@@ -555,46 +711,128 @@ impl<'r> Turn<'r> {
                     );
                 }
                 let text = self.env.render(text)?;
-                let mut shown = Vec::with_capacity(buttons.len());
-                let mut saved = Vec::new();
-                for b in buttons {
-                    match b {
-                        Button::Text(label) => shown.push(ButtonEvent::Text {
-                            label: self.env.render(label)?,
-                        }),
-                        Button::Goto(label, to, written) => {
-                            let label = self.env.render(label)?;
-                            let info = self.rt.program.block(*to);
-                            saved.push(SavedButton {
-                                label: label.clone(),
-                                scenario: self.rt.program.scenarios[info.scenario].id.clone(),
-                                block: info.name.clone(),
-                            });
-                            shown.push(ButtonEvent::Goto {
-                                label,
-                                target: written.clone(),
-                            });
-                        }
-                        Button::Link(label, url) => {
-                            let label = self.env.render(label)?;
-                            let url = self.env.render(url)?;
-                            shown.push(ButtonEvent::Link { label, url });
-                        }
-                    }
+                let mut body = SayBody::default();
+                self.say_items(buttons, &mut body)?;
+                if body.shown.len() > MAX_BUTTONS {
+                    return fail(
+                        text_span(buttons).unwrap_or(Span::new(0, 0)),
+                        format!(
+                            "the message has {} buttons; a message may carry at most {MAX_BUTTONS}",
+                            body.shown.len()
+                        ),
+                    );
                 }
-                if !buttons.is_empty() {
-                    self.env.session.buttons = saved;
+                if !body.shown.is_empty() {
+                    self.env.session.buttons = body.saved;
+                    self.env.session.buttons_in_run = true;
                 }
                 self.emit(
                     block,
                     Event::Message {
                         text,
-                        buttons: shown,
+                        buttons: body.shown,
+                        attachments: body.attachments,
                     },
                 );
                 Next::Continue
             }
-            Instr::Wait { .. } => Next::Wait,
+            Instr::Wait { timeout, .. } => {
+                if let Some((ms, to)) = timeout {
+                    let timer =
+                        self.timer_to(*to, self.env.cx.now_ms.saturating_add(*ms as i64), None);
+                    self.env.session.timeout = Some(timer);
+                }
+                Next::Wait
+            }
+            Instr::ForStart { state, iter } => {
+                let items = elements(self.env.eval(iter)?, iter.span)?;
+                let state_value = Value::from(vec![items, Value::from(0usize)]);
+                self.env
+                    .assign(&LValue::of(state.clone()), AssignOp::Set, state_value)?;
+                Next::Continue
+            }
+            Instr::ForNext { state, var, end } => {
+                let slot = state.slot.map(|s| s as usize);
+                let current = slot.and_then(|s| self.env.slots.get(s).cloned().flatten());
+                let next = match &current {
+                    Some(Value::List(pair)) => match (pair.first(), pair.get(1)) {
+                        (Some(Value::List(items)), Some(Value::Number(i))) => i
+                            .to_i64()
+                            .and_then(|i| usize::try_from(i).ok())
+                            .and_then(|i| items.get(i).map(|x| (items.clone(), i, x.clone()))),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                match next {
+                    Some((items, i, element)) => {
+                        self.env
+                            .assign(&LValue::of(var.clone()), AssignOp::Set, element)?;
+                        let state_value = Value::from(vec![Value::List(items), Value::from(i + 1)]);
+                        if let Some(s) = slot {
+                            self.env.slots[s] = Some(state_value);
+                        }
+                        Next::Continue
+                    }
+                    None => {
+                        if let Some(s) = slot {
+                            self.env.slots[s] = None;
+                        }
+                        Next::Jump(*end)
+                    }
+                }
+            }
+            Instr::Schedule {
+                when,
+                to,
+                name,
+                span,
+            } => {
+                let due = match when {
+                    When::After(ms) => self.env.cx.now_ms.saturating_add(*ms as i64),
+                    When::At(e) => {
+                        let at = self.env.eval(e)?;
+                        let at = crate::eval::functions::time_ms(&at).map_err(|m| {
+                            Box::new(Failure {
+                                message: format!("`schedule at`: {m}"),
+                                span: e.span,
+                            })
+                        })?;
+                        // A time already past fires at once: it is due now.
+                        at.max(self.env.cx.now_ms)
+                    }
+                };
+                self.timers_changing();
+                let replaced = name
+                    .as_deref()
+                    .is_some_and(|n| self.env.session.timers.cancel(n));
+                let max = self.rt.options.max_timers;
+                if !replaced && self.env.session.timers.len() >= max {
+                    return fail(
+                        *span,
+                        format!(
+                            "the conversation already has {max} timers pending, the most it may have; \
+                             cancel one first (`cancel \"name\"`)"
+                        ),
+                    );
+                }
+                let timer = self.timer_to(*to, due, name.clone());
+                self.env.session.timers.insert(timer);
+                Next::Continue
+            }
+            Instr::Cancel(name) => {
+                if self
+                    .env
+                    .session
+                    .timers
+                    .iter()
+                    .any(|t| t.name.as_deref() == Some(name))
+                {
+                    self.timers_changing();
+                    self.env.session.timers.cancel(name);
+                }
+                Next::Continue
+            }
             Instr::Set { .. } | Instr::JumpUnless { .. } | Instr::Jump { .. } | Instr::Goto(_) => {
                 return self.step(block, instr)
             }
@@ -661,6 +899,58 @@ impl<'r> Turn<'r> {
     }
 }
 
+/// The most buttons one message may carry (LANGUAGE.md §7.1).
+const MAX_BUTTONS: usize = 100;
+
+/// A `say` body as it is sent: the buttons shown, the transition buttons kept in the session,
+/// the attachments.
+#[derive(Default)]
+struct SayBody {
+    shown: Vec<ButtonEvent>,
+    saved: Vec<SavedButton>,
+    attachments: Vec<Attachment>,
+}
+
+/// Where a `say` body starts in the source (for the error of too many buttons).
+fn text_span(items: &[Button]) -> Option<Span> {
+    items.first().map(|b| match b {
+        Button::Text(l) | Button::Goto(l, ..) | Button::Link(l, _) => l.span,
+        Button::Image(u) | Button::File(u, _) => u.span,
+        Button::For(head, _) => head.1.span,
+    })
+}
+
+/// The elements `for` goes over, as a List: a List's, a Dictionary's keys, a String's
+/// characters; nothing for null (a missing variable, already warned about).
+fn elements(value: Value, span: Span) -> Eval<Value> {
+    Ok(match value {
+        Value::List(_) => value,
+        Value::Null => Value::from(Vec::<Value>::new()),
+        Value::Dict(d) => Value::from(
+            d.keys()
+                .map(|k| Value::String(k.clone()))
+                .collect::<Vec<_>>(),
+        ),
+        Value::String(s) => Value::from(
+            s.chars()
+                .map(|c| Value::from(c.to_string()))
+                .collect::<Vec<_>>(),
+        ),
+        other => {
+            return fail(
+                span,
+                format!(
+                    "`for` goes over a List, a Dictionary or a String; this is {}",
+                    match other.type_name() {
+                        "null" => "null".to_string(),
+                        name => format!("a {name}"),
+                    }
+                ),
+            )
+        }
+    })
+}
+
 /// Why the instruction loop stopped.
 enum Stop {
     /// The turn is over (it waits, ended or failed).
@@ -684,6 +974,87 @@ enum Next {
     End,
     /// A request to send (the instruction loop awaits the transport).
     Http(Box<crate::http::Request>),
+}
+
+impl Turn<'_> {
+    /// A timer that jumps to `to` at `due_ms`.
+    fn timer_to(&mut self, to: BlockId, due_ms: i64, name: Option<String>) -> Timer {
+        let info = self.rt.program.block(to);
+        let session = &mut *self.env.session;
+        session.timer_seq += 1;
+        Timer {
+            due_ms,
+            seq: session.timer_seq,
+            name,
+            scenario: self.rt.program.scenarios[info.scenario].id.clone(),
+            block: info.name.clone(),
+        }
+    }
+
+    /// Renders the items of a `say` body into `body`.
+    fn say_items(&mut self, items: &[Button], body: &mut SayBody) -> Eval<()> {
+        for b in items {
+            match b {
+                Button::Text(label) => body.shown.push(ButtonEvent::Text {
+                    label: self.env.render(label)?,
+                }),
+                Button::Goto(label, to, written, set) => {
+                    let label = self.env.render(label)?;
+                    let set = match set {
+                        Some(set) => Some(SavedSet {
+                            var: set.0.root.name.clone(),
+                            path: set.0.path.iter().map(|p| p.name.clone()).collect(),
+                            value: self.env.eval(&set.1)?,
+                        }),
+                        None => None,
+                    };
+                    let info = self.rt.program.block(*to);
+                    body.saved.push(SavedButton {
+                        label: label.clone(),
+                        scenario: self.rt.program.scenarios[info.scenario].id.clone(),
+                        block: info.name.clone(),
+                        set,
+                    });
+                    body.shown.push(ButtonEvent::Goto {
+                        label,
+                        target: written.clone(),
+                    });
+                }
+                Button::Link(label, url) => {
+                    let label = self.env.render(label)?;
+                    let url = self.env.render(url)?;
+                    body.shown.push(ButtonEvent::Link { label, url });
+                }
+                Button::Image(url) => {
+                    let url = self.env.render(url)?;
+                    body.attachments.push(Attachment::Image { url });
+                }
+                Button::File(url, name) => {
+                    let url = self.env.render(url)?;
+                    let name = self.env.render(name)?;
+                    body.attachments.push(Attachment::File { url, name });
+                }
+                Button::For(head, inner) => {
+                    let Value::List(list) = elements(self.env.eval(&head.1)?, head.1.span)? else {
+                        continue;
+                    };
+                    for element in list.iter() {
+                        self.env.assign(
+                            &LValue::of(head.0.clone()),
+                            AssignOp::Set,
+                            element.clone(),
+                        )?;
+                        self.say_items(inner, body)?;
+                        if body.shown.len() > MAX_BUTTONS {
+                            // Enough to report; no need to build the rest.
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 impl LValue {

@@ -60,6 +60,7 @@ pub fn render(graph: &Graph) -> String {
             EdgeKind::ExtractElse | EdgeKind::OnError => {
                 ", style=\"dashed\", color=\"#cf222e\", fontcolor=\"#cf222e\""
             }
+            EdgeKind::Timer => ", style=\"dashed\", color=\"#8250df\", fontcolor=\"#8250df\"",
         };
         let label = if edge.label.is_empty() {
             String::new()

@@ -29,6 +29,7 @@ pub fn render(graph: &Graph) -> String {
     // `linkStyle` addresses links by their position among all links.
     let mut buttons = Vec::new();
     let mut failures = Vec::new();
+    let mut timers = Vec::new();
     for (i, edge) in graph.edges.iter().enumerate() {
         let arrow = match edge.kind {
             EdgeKind::Trigger | EdgeKind::Goto => "-->",
@@ -39,6 +40,10 @@ pub fn render(graph: &Graph) -> String {
             EdgeKind::Call => "-.->",
             EdgeKind::ExtractElse | EdgeKind::OnError => {
                 failures.push(i.to_string());
+                "-.->"
+            }
+            EdgeKind::Timer => {
+                timers.push(i.to_string());
                 "-.->"
             }
         };
@@ -55,6 +60,9 @@ pub fn render(graph: &Graph) -> String {
     }
     if !failures.is_empty() {
         let _ = writeln!(out, "  linkStyle {} stroke:#cf222e", failures.join(","));
+    }
+    if !timers.is_empty() {
+        let _ = writeln!(out, "  linkStyle {} stroke:#8250df", timers.join(","));
     }
     out.push_str("  classDef trigger fill:#e6f4ea,stroke:#2e7d32,color:#1b4d20\n");
     out.push_str(

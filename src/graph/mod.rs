@@ -132,6 +132,8 @@ pub enum EdgeKind {
     ExtractElse,
     /// `http … { on error goto … }`: the request failed.
     OnError,
+    /// `wait … timeout … goto …` or `schedule … goto …`: time passed.
+    Timer,
 }
 
 impl EdgeKind {
@@ -144,6 +146,7 @@ impl EdgeKind {
             EdgeKind::Button => "button",
             EdgeKind::ExtractElse => "extract-else",
             EdgeKind::OnError => "on-error",
+            EdgeKind::Timer => "timer",
         }
     }
 }
@@ -278,14 +281,23 @@ impl Builder<'_> {
 
     fn stmt(&mut self, stmt: &Stmt, context: Option<&str>) {
         match &stmt.kind {
-            StmtKind::Say { buttons, .. } => {
-                for button in buttons {
-                    if let ButtonKind::Goto(target) = &button.kind {
-                        let how =
-                            format!("[{}]", truncate(&self.template(&button.label), LABEL_CHARS));
-                        self.jump(target, EdgeKind::Button, &how, context);
-                    }
-                }
+            StmtKind::Say { buttons, .. } => self.say_items(buttons, context),
+            StmtKind::For { body, var, .. } => {
+                let branch = format!("for %{}%", var.root.name);
+                self.stmts(body, Some(context.unwrap_or(&branch)));
+            }
+            StmtKind::Wait {
+                timeout: Some(t), ..
+            } => {
+                let how = format!("timeout {}", crate::syntax::duration_text(t.ms));
+                self.jump(&t.target, EdgeKind::Timer, &how, context);
+            }
+            StmtKind::Schedule(s) => {
+                let how = match &s.name {
+                    Some((name, _)) => format!("schedule {name:?}"),
+                    None => "schedule".to_string(),
+                };
+                self.jump(&s.target, EdgeKind::Timer, &how, context);
             }
             StmtKind::If {
                 branches,
@@ -338,12 +350,29 @@ impl Builder<'_> {
                 }
             }
             StmtKind::Wait { .. }
+            | StmtKind::Cancel(..)
             | StmtKind::Set { .. }
             | StmtKind::Unset { .. }
             | StmtKind::Return
             | StmtKind::End
             | StmtKind::Notify(_)
             | StmtKind::Log(_) => {}
+        }
+    }
+
+    fn say_items(&mut self, items: &[ast::SayItem], context: Option<&str>) {
+        for item in items {
+            match item {
+                ast::SayItem::Button(button) => {
+                    if let ButtonKind::Goto(target) = &button.kind {
+                        let how =
+                            format!("[{}]", truncate(&self.template(&button.label), LABEL_CHARS));
+                        self.jump(target, EdgeKind::Button, &how, context);
+                    }
+                }
+                ast::SayItem::For { items, .. } => self.say_items(items, context),
+                ast::SayItem::Image(..) | ast::SayItem::File(..) => {}
+            }
         }
     }
 
@@ -375,6 +404,11 @@ impl Builder<'_> {
                     pending.push(rest);
                     pending.extend(otherwise.as_deref());
                     pending.extend(arms.iter().rev().map(|a| a.body.as_slice()));
+                    continue;
+                }
+                StmtKind::For { body, .. } => {
+                    pending.push(rest);
+                    pending.push(body);
                     continue;
                 }
                 _ => {

@@ -11,7 +11,7 @@ use crate::Program;
 /// Words that start a statement inside a block.
 const STATEMENTS: &[&str] = &[
     "say", "wait", "set", "unset", "if", "elif", "else", "match", "goto", "call", "return", "end",
-    "extract", "http", "notify", "log",
+    "extract", "http", "notify", "log", "for", "schedule", "cancel",
 ];
 /// Words that start a top-level item.
 const ITEMS: &[&str] = &["block", "on", "user", "global", "scenario"];

@@ -4,7 +4,7 @@
 
 use owo_colors::OwoColorize;
 
-use crate::eval::{ButtonEvent, Event, Location};
+use crate::eval::{Attachment, ButtonEvent, Event, Location, TimerKind};
 
 /// Which stream a line goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,8 +69,31 @@ pub fn render_events(events: &[Event], echo: bool, color: bool) -> Rendered {
                     out(Stream::Stdout, format!("> {}", terminal_safe(text)));
                 }
             }
-            Event::Message { text, buttons } => {
+            Event::Webhook { name, payload } => {
+                let line = format!("webhook: {name} {payload}");
+                let line = terminal_safe(&line).into_owned();
+                out(Stream::Stderr, paint(line, |s| s.dimmed().to_string()));
+            }
+            Event::Timer { name, block, kind } => {
+                let what = match (kind, name) {
+                    (TimerKind::Timeout, _) => "timeout".to_string(),
+                    (TimerKind::Schedule, Some(name)) => format!("{name:?}"),
+                    (TimerKind::Schedule, None) => "schedule".to_string(),
+                };
+                let line = format!("timer: {what} → {block}");
+                let line = terminal_safe(&line).into_owned();
+                out(Stream::Stderr, paint(line, |s| s.dimmed().to_string()));
+            }
+            Event::Message {
+                text,
+                buttons,
+                attachments,
+            } => {
                 let mut shown = terminal_safe(text).into_owned();
+                for a in attachments {
+                    shown.push('\n');
+                    shown.push_str(&terminal_safe(&attachment(a)));
+                }
                 if !buttons.is_empty() {
                     let line: Vec<String> = buttons.iter().map(button).collect();
                     shown.push('\n');
@@ -126,6 +149,14 @@ fn place(at: &Option<Location>) -> String {
     }
 }
 
+/// `(image: https://…/photo.jpg)`, `(file: Invoice.pdf, https://…/invoice.pdf)`.
+pub fn attachment(a: &Attachment) -> String {
+    match a {
+        Attachment::Image { url } => format!("(image: {url})"),
+        Attachment::File { url, name } => format!("(file: {name}, {url})"),
+    }
+}
+
 /// `[S]`, `[Cancel]`, `[Size chart ↗]`.
 fn button(b: &ButtonEvent) -> String {
     match b {
@@ -155,6 +186,7 @@ mod tests {
                         url: "https://x.example".into(),
                     },
                 ],
+                attachments: vec![],
             },
             Event::Notify {
                 text: "lead".into(),

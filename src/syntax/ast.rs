@@ -138,11 +138,24 @@ pub enum AssignOp {
 pub enum StmtKind {
     Say {
         text: Template,
-        buttons: Vec<Button>,
+        /// What the `{ }` body holds: buttons, attachments, `for` loops of them.
+        buttons: Vec<SayItem>,
     },
     Wait {
         into: Option<VarPath>,
+        /// `timeout DURATION goto BLOCK`.
+        timeout: Option<Box<Timeout>>,
     },
+    /// `for %x% in EXPR { … }`.
+    For {
+        var: Box<VarPath>,
+        iter: Box<Expr>,
+        body: Vec<Stmt>,
+    },
+    /// `schedule DURATION goto B [as "name"]`, `schedule at EXPR goto B [as "name"]`.
+    Schedule(Box<Schedule>),
+    /// `cancel "name"`.
+    Cancel(String, Span),
     // Large parts are boxed so that a statement stays small: a `Vec<Stmt>` holds every
     // statement at the size of the largest kind (368 bytes before, 112 now; checking a 6.6 MB
     // bot peaks at 163 MB instead of 214 MB).
@@ -179,11 +192,57 @@ pub enum StmtKind {
     Log(Template),
 }
 
+/// `wait … timeout DURATION goto BLOCK`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Timeout {
+    pub ms: u64,
+    pub target: Target,
+    /// The `timeout … goto …` part.
+    pub span: Span,
+}
+
+/// When a `schedule` comes due.
+#[derive(Clone, Debug, PartialEq)]
+pub enum When {
+    /// `schedule 1d …`: that long after the statement runs.
+    After(u64, Span),
+    /// `schedule at EXPR …`: a time as `now()` gives it, or Unix milliseconds.
+    At(Expr),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Schedule {
+    pub when: When,
+    pub target: Target,
+    /// `as "name"`, with the span of the string.
+    pub name: Option<(String, Span)>,
+}
+
+/// One item of a `say` body.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SayItem {
+    Button(Button),
+    /// `image "URL"`.
+    Image(Template, Span),
+    /// `file "URL" "name"`.
+    File(Template, Template, Span),
+    /// `for %x% in EXPR { items }`.
+    For {
+        var: VarPath,
+        iter: Expr,
+        items: Vec<SayItem>,
+        span: Span,
+    },
+}
+
 /// A button under a message.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Button {
     pub label: Template,
     pub kind: ButtonKind,
+    /// A transition button's `set %v% = EXPR`: computed when the message is sent, assigned
+    /// when the button is pressed.
+    pub set: Option<Box<(VarPath, Expr)>>,
     pub span: Span,
 }
 

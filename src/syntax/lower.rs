@@ -88,6 +88,11 @@ fn is_keyword(rule: Rule) -> bool {
             | kw_schedule
             | kw_cancel
             | kw_as
+            | kw_at
+            | kw_for
+            | kw_in
+            | kw_image
+            | kw_file
             | kw_header
             | kw_query
             | kw_form
@@ -175,6 +180,21 @@ fn extract_kind_named(name: &str) -> Option<ExtractKind> {
         "date" => ExtractKind::Date,
         _ => return None,
     })
+}
+
+/// Milliseconds as the largest unit that divides them: `1800000` → `30m`, `1500` → `1500ms`.
+pub fn duration_text(ms: u64) -> String {
+    for (unit, size) in [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1_000),
+    ] {
+        if ms >= size && ms.is_multiple_of(size) {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
 }
 
 /// `250ms`, `30s`, `5m`, `2h`, `1d` → milliseconds; `None` for a bad number or unit.
@@ -450,16 +470,32 @@ impl Lower {
             }
             Rule::wait => {
                 let mut into = None;
+                let mut timeout = None;
                 for p in inner(pair) {
                     match p.as_rule() {
                         Rule::var => into = Some(self.var(p)),
                         Rule::wait_timeout => {
-                            self.not_supported(self.span(&p), "`wait … timeout … goto`");
+                            let span = self.span(&p);
+                            let mut parts = inner(p);
+                            let ms = self.timer_duration(parts.next()?);
+                            let target = self.target(parts.next()?);
+                            timeout = ms.map(|ms| Box::new(Timeout { ms, target, span }));
                         }
                         _ => {}
                     }
                 }
-                StmtKind::Wait { into }
+                StmtKind::Wait { into, timeout }
+            }
+            Rule::for_stmt => {
+                let mut parts = inner(pair);
+                let var = self.var(parts.next()?);
+                let iter = self.expr(parts.next()?);
+                let body = self.body(parts.next()?);
+                StmtKind::For {
+                    var: Box::new(var),
+                    iter: Box::new(iter),
+                    body,
+                }
             }
             Rule::set => {
                 let mut parts = inner(pair);
@@ -527,11 +563,48 @@ impl Lower {
             Rule::notify => StmtKind::Notify(self.template(inner(pair).next()?)),
             Rule::log => StmtKind::Log(self.template(inner(pair).next()?)),
             Rule::schedule => {
-                self.not_supported(span, "`schedule`");
-                return None;
+                let mut parts = inner(pair);
+                let when = parts.next()?;
+                let when = if when.as_rule() == Rule::schedule_at {
+                    When::At(self.expr(inner(when).next()?))
+                } else {
+                    let at = self.span(&when);
+                    When::After(self.timer_duration(when)?, at)
+                };
+                let target = self.target(parts.next()?);
+                let name = parts.next().map(|p| {
+                    let at = self.span(&p);
+                    (self.timer_name(p), at)
+                });
+                StmtKind::Schedule(Box::new(Schedule { when, target, name }))
             }
             Rule::cancel => {
-                self.not_supported(span, "`cancel`");
+                let p = inner(pair).next()?;
+                let at = self.span(&p);
+                StmtKind::Cancel(self.timer_name(p), at)
+            }
+            Rule::image | Rule::file | Rule::button | Rule::link => {
+                let what = match rule {
+                    Rule::image => "image",
+                    Rule::file => "file",
+                    Rule::button => "button",
+                    _ => "link",
+                };
+                let e = self.error(
+                    Code::MisplacedItem,
+                    span,
+                    format!("`{what}` belongs inside a `say` body"),
+                );
+                e.label = "not a statement on its own".into();
+                e.help = Some(format!(
+                    "attach it to a message: `say \"…\" {{ {} }}`",
+                    match rule {
+                        Rule::image => "image \"https://…/photo.jpg\"",
+                        Rule::file => "file \"https://…/invoice.pdf\" \"Invoice.pdf\"",
+                        Rule::button => "button \"Yes\" goto confirm",
+                        _ => "link \"Site\" \"https://…\"",
+                    }
+                ));
                 return None;
             }
             _ => return None,
@@ -539,30 +612,103 @@ impl Lower {
         Some(Stmt { kind, span })
     }
 
-    fn not_supported(&mut self, span: Span, what: &str) {
+    /// A timer's duration: between 1 s and 366 days (LANGUAGE.md §7.4).
+    fn timer_duration(&mut self, pair: Pair<'_, Rule>) -> Option<u64> {
+        let span = self.span(&pair);
+        let text = pair.as_str().to_string();
+        let ms = self.duration(pair)?;
+        const MAX: u64 = 366 * 86_400_000;
+        if (1000..=MAX).contains(&ms) {
+            return Some(ms);
+        }
         let e = self.error(
-            Code::NotSupported,
+            Code::InvalidDuration,
             span,
-            format!("{what} is not supported yet"),
+            format!("a timer's duration must be between 1s and 366d; `{text}` is not"),
         );
-        e.label = "planned for a later version".into();
-        e.help = Some("timers and scheduled transitions are planned; for now, use `wait` and check the time with `now()`".into());
+        e.label = if ms < 1000 {
+            "shorter than 1s"
+        } else {
+            "longer than 366d"
+        }
+        .into();
+        e.help = Some("timers count in seconds to days: 30s, 30m, 2h, 1d".into());
+        None
     }
 
-    fn buttons(&mut self, pair: Pair<'_, Rule>) -> Vec<Button> {
+    /// The name of a timer (`as "cart"`, `cancel "cart"`): constant text.
+    fn timer_name(&mut self, pair: Pair<'_, Rule>) -> String {
+        let t = self.template(pair);
+        t.as_constant().unwrap_or_else(|| {
+            let e = self.error(
+                Code::DynamicTimerName,
+                t.span,
+                "a timer's name must be constant",
+            );
+            e.label = "contains a variable or `{{ }}`".into();
+            e.help = Some("`cancel` finds a timer by the name `schedule … as` gave it; write the name as plain text".into());
+            String::new()
+        })
+    }
+
+    fn buttons(&mut self, pair: Pair<'_, Rule>) -> Vec<SayItem> {
         let mut out = Vec::new();
         for b in pair.into_inner() {
             let span = self.span(&b);
             let rule = b.as_rule();
             let mut parts = inner(b);
-            let Some(label) = parts.next() else { continue };
-            let label = self.template(label);
+            let Some(first) = parts.next() else { continue };
+            match rule {
+                Rule::button_for => {
+                    let var = self.var(first);
+                    let (Some(iter), Some(items)) = (parts.next(), parts.next()) else {
+                        continue;
+                    };
+                    let iter = self.expr(iter);
+                    let items = self.buttons(items);
+                    out.push(SayItem::For {
+                        var,
+                        iter,
+                        items,
+                        span,
+                    });
+                    continue;
+                }
+                Rule::image => {
+                    let url = self.template(first);
+                    out.push(SayItem::Image(url, span));
+                    continue;
+                }
+                Rule::file => {
+                    let url = self.template(first);
+                    let Some(name) = parts.next() else { continue };
+                    let name = self.template(name);
+                    out.push(SayItem::File(url, name, span));
+                    continue;
+                }
+                _ => {}
+            }
+            let label = self.template(first);
+            let mut set = None;
             let kind = match (rule, parts.next()) {
                 (Rule::link, Some(url)) => ButtonKind::Link(self.template(url)),
-                (Rule::button, Some(t)) => ButtonKind::Goto(self.target(t)),
+                (Rule::button, Some(t)) => {
+                    if let Some(s) = parts.next() {
+                        let mut q = inner(s);
+                        if let (Some(v), Some(e)) = (q.next(), q.next()) {
+                            set = Some(Box::new((self.var(v), self.expr(e))));
+                        }
+                    }
+                    ButtonKind::Goto(self.target(t))
+                }
                 _ => ButtonKind::Text,
             };
-            out.push(Button { label, kind, span });
+            out.push(SayItem::Button(Button {
+                label,
+                kind,
+                set,
+                span,
+            }));
         }
         out
     }

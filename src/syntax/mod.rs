@@ -10,7 +10,7 @@ mod parser;
 mod span;
 mod template;
 
-pub use lower::duration_ms;
+pub use lower::{duration_ms, duration_text};
 pub use span::Span;
 
 use crate::diagnostic::{Diagnostic, FileId};

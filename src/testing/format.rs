@@ -21,7 +21,7 @@
 use std::ops::Range;
 
 use crate::eval::functions::days_from_civil;
-use crate::eval::ButtonEvent;
+use crate::eval::{Attachment, ButtonEvent};
 use crate::http::Response;
 use crate::value::Value;
 
@@ -74,12 +74,27 @@ pub struct Turn {
     pub outputs: Vec<Expected>,
 }
 
-/// What the user sends.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the user sends, or what else happens between turns.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Input {
+    /// The message; for `sleep`, the duration as written; for `webhook`, its name.
     pub text: String,
     /// Written `> [Label]`: a button press; the runner checks the button is there.
     pub press: bool,
+    pub kind: InputKind,
+}
+
+/// What an input line is.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum InputKind {
+    /// `> text`: the user's message.
+    #[default]
+    Message,
+    /// `sleep 30m`: virtual time passes (milliseconds); every timer due in it fires, in order.
+    Sleep(u64),
+    /// `webhook NAME JSON`: an external event arrives, with its payload as written (JSON
+    /// text; empty for none, which is null).
+    Webhook(String),
 }
 
 /// One expected item of a turn, with the lines it was written on.
@@ -101,7 +116,10 @@ pub enum Output {
     Message {
         text: String,
         buttons: Vec<ButtonEvent>,
+        attachments: Vec<Attachment>,
     },
+    /// `timer: "cart" -> follow_up`: a timer came due (the text after `timer:`).
+    Timer(String),
     Notify(String),
     Log(String),
     /// `file:line: message`, or the message alone when it has no place.
@@ -174,7 +192,7 @@ const DIRECTIVES: &[&str] = &[
     "seed",
     "max-steps",
 ];
-const OUTPUT_PREFIXES: &[&str] = &["notify:", "log:", "warning:", "error:"];
+const OUTPUT_PREFIXES: &[&str] = &["notify:", "log:", "warning:", "error:", "timer:"];
 
 /// Parses a test file. Every malformed line is reported (not just the first).
 pub fn parse(bytes: &[u8]) -> Result<TestFile, Vec<Problem>> {
@@ -305,8 +323,13 @@ impl Parser<'_> {
                 self.i += 1;
                 continue;
             }
-            if line.starts_with('>') {
-                let (input, end) = self.input(i);
+            let event = (word == "sleep" || word == "webhook") && !line.starts_with([' ', '\t']);
+            if line.starts_with('>') || event {
+                let (input, end) = if event {
+                    self.event(i, word)
+                } else {
+                    self.input(i)
+                };
                 if conversations.is_empty() {
                     conversations.push(Conversation {
                         title: None,
@@ -399,11 +422,71 @@ impl Parser<'_> {
             Input {
                 text: inner.into_iter().map(|(c, _)| c).collect(),
                 press: true,
+                kind: InputKind::Message,
             }
         } else {
             // `> \[not a button]` sends the text after the backslash as it is.
             let text = text.strip_prefix('\\').map_or(text.clone(), str::to_string);
-            Input { text, press: false }
+            Input {
+                text,
+                press: false,
+                kind: InputKind::Message,
+            }
+        };
+        (input, end)
+    }
+
+    /// `sleep DURATION` or `webhook NAME [JSON]`.
+    fn event(&mut self, i: usize, word: &str) -> (Input, usize) {
+        let (rest, end) = self.continuation(i, after(&self.lines[i], word));
+        let rest = rest.trim();
+        let kind = if word == "sleep" {
+            match crate::syntax::duration_ms(rest) {
+                Some(ms) if ms > 0 => InputKind::Sleep(ms),
+                _ => {
+                    self.problem(
+                        i,
+                        format!(
+                            "`sleep` takes a duration, as in `sleep 30m` (ms, s, m, h, d); \
+                             {rest:?} is not one"
+                        ),
+                    );
+                    InputKind::Sleep(0)
+                }
+            }
+        } else {
+            let (name, payload) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+            let payload = payload.trim();
+            if name.is_empty() {
+                self.problem(
+                    i,
+                    "`webhook` takes a name and a JSON payload: `webhook paid {\"amount\": 5}`",
+                );
+            } else if let Err(e) = (!payload.is_empty())
+                .then(|| serde_json::from_str::<serde_json::Value>(payload))
+                .transpose()
+            {
+                self.problem(
+                    i,
+                    format!(
+                        "the webhook's payload is not valid JSON: {}",
+                        json_reason(&e)
+                    ),
+                );
+            }
+            return (
+                Input {
+                    text: name.to_string(),
+                    press: false,
+                    kind: InputKind::Webhook(payload.to_string()),
+                },
+                end,
+            );
+        };
+        let input = Input {
+            text: rest.to_string(),
+            press: false,
+            kind,
         };
         (input, end)
     }
@@ -411,18 +494,36 @@ impl Parser<'_> {
     fn message(&mut self, i: usize) -> (Item, usize) {
         let (text, mut end) = self.continuation(i, after(&self.lines[i], "<"));
         let mut buttons = Vec::new();
-        while let Some(line) = self
-            .lines
-            .get(end)
-            .filter(|l| is_indented(l) && l.trim_start().starts_with('['))
-        {
-            match parse_buttons(line.trim()) {
-                Ok(mut b) => buttons.append(&mut b),
-                Err(e) => self.problem(end, e),
+        let mut attachments = Vec::new();
+        while let Some(line) = self.lines.get(end).filter(|l| is_indented(l)) {
+            let line = line.trim();
+            if line.starts_with('[') {
+                match parse_buttons(line) {
+                    Ok(mut b) => buttons.append(&mut b),
+                    Err(e) => self.problem(end, e),
+                }
+            } else if let Some(url) = line.strip_prefix("image ") {
+                attachments.push(Attachment::Image {
+                    url: url.trim().to_string(),
+                });
+            } else if let Some(rest) = line.strip_prefix("file ") {
+                let rest = rest.trim();
+                let (url, name) = rest.split_once(' ').unwrap_or((rest, ""));
+                attachments.push(Attachment::File {
+                    url: url.to_string(),
+                    name: name.trim().to_string(),
+                });
+            } else {
+                break;
             }
             end += 1;
         }
-        (Item::Output(Output::Message { text, buttons }), end)
+        let message = Output::Message {
+            text,
+            buttons,
+            attachments,
+        };
+        (Item::Output(message), end)
     }
 
     fn output(&mut self, i: usize, prefix: &str) -> (Item, usize) {
@@ -431,6 +532,7 @@ impl Parser<'_> {
             "notify:" => Output::Notify(text),
             "log:" => Output::Log(text),
             "warning:" => Output::Warning(text),
+            "timer:" => Output::Timer(text),
             _ => Output::Error(text),
         };
         (Item::Output(output), end)
@@ -944,12 +1046,13 @@ error: bot.scn:4: boom
             c.turns[1].input,
             Input {
                 text: "A".into(),
-                press: true
+                press: true,
+                kind: InputKind::Message,
             }
         );
         let outputs = &c.turns[0].outputs;
         match &outputs[0].item {
-            Item::Output(Output::Message { text, buttons }) => {
+            Item::Output(Output::Message { text, buttons, .. }) => {
                 assert_eq!(text, "Hello\nsecond line\n");
                 assert_eq!(buttons.len(), 3);
                 assert_eq!(
@@ -1018,6 +1121,47 @@ error: bot.scn:4: boom
     }
 
     #[test]
+    fn sleeps_webhooks_timers_and_attachments() {
+        let f = ok("> hi\n< x\n  image https://e.x/p.jpg\n  file https://e.x/i.pdf Invoice 7.pdf\n  [a]\nsleep 90m\ntimer: \"cart\" -> b\nwebhook paid {\"amount\": 5}\nwebhook ping\n");
+        let turns = &f.conversations[0].turns;
+        assert_eq!(turns.len(), 4);
+        assert_eq!(turns[1].input.kind, InputKind::Sleep(5_400_000));
+        assert_eq!(
+            turns[2].input.kind,
+            InputKind::Webhook("{\"amount\": 5}".into())
+        );
+        assert_eq!(turns[2].input.text, "paid");
+        assert_eq!(turns[3].input.kind, InputKind::Webhook(String::new()));
+        let Item::Output(Output::Message {
+            attachments,
+            buttons,
+            ..
+        }) = &turns[0].outputs[0].item
+        else {
+            panic!("{:?}", turns[0].outputs)
+        };
+        assert_eq!(buttons.len(), 1);
+        assert_eq!(
+            attachments[1],
+            Attachment::File {
+                url: "https://e.x/i.pdf".into(),
+                name: "Invoice 7.pdf".into()
+            }
+        );
+        assert!(
+            matches!(&turns[1].outputs[0].item, Item::Output(Output::Timer(t)) if t == "\"cart\" -> b")
+        );
+        for bad in [
+            "> a\nsleep soon\n",
+            "> a\nsleep 0s\n",
+            "> a\nwebhook paid {oops\n",
+            "> a\nwebhook\n",
+        ] {
+            assert_eq!(errors(bad)[0].line, 2, "{bad}");
+        }
+    }
+
+    #[test]
     fn escapes_in_inputs_and_buttons() {
         let f = ok("> \\[not a press]\n< x\n  [a \\] b] [c -\\> d] [e -> f]\n");
         let t = &f.conversations[0].turns[0];
@@ -1025,7 +1169,8 @@ error: bot.scn:4: boom
             t.input,
             Input {
                 text: "[not a press]".into(),
-                press: false
+                press: false,
+                kind: InputKind::Message,
             }
         );
         let Item::Output(Output::Message { buttons, .. }) = &t.outputs[0].item else {

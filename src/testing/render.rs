@@ -2,8 +2,8 @@
 //! in which expected and actual transcripts are compared (trailing whitespace dropped, one
 //! spelling per construct). Parsing these lines gives the items back.
 
-use super::format::{Body, Input, Output, RequestSpec};
-use crate::eval::ButtonEvent;
+use super::format::{Body, Input, InputKind, Output, RequestSpec};
+use crate::eval::{Attachment, ButtonEvent};
 
 /// `PREFIX first line` then `| next line`s; an empty line is the marker alone.
 fn text_lines(prefix: &str, text: &str, out: &mut Vec<String>) {
@@ -20,6 +20,16 @@ fn text_lines(prefix: &str, text: &str, out: &mut Vec<String>) {
 
 pub fn input(i: &Input) -> Vec<String> {
     let mut out = Vec::new();
+    match &i.kind {
+        InputKind::Message => {}
+        InputKind::Sleep(ms) => {
+            return vec![format!("sleep {}", crate::syntax::duration_text(*ms))]
+        }
+        InputKind::Webhook(payload) => {
+            let line = format!("webhook {} {payload}", i.text);
+            return vec![line.trim_end().to_string()];
+        }
+    }
     if i.press {
         out.push(format!("> [{}]", escape_label(&i.text)));
     } else {
@@ -38,8 +48,18 @@ pub fn input(i: &Input) -> Vec<String> {
 pub fn output(o: &Output) -> Vec<String> {
     let mut out = Vec::new();
     match o {
-        Output::Message { text, buttons } => {
+        Output::Message {
+            text,
+            buttons,
+            attachments,
+        } => {
             text_lines("<", text, &mut out);
+            for a in attachments {
+                out.push(match a {
+                    Attachment::Image { url } => format!("  image {url}"),
+                    Attachment::File { url, name } => format!("  file {url} {name}"),
+                });
+            }
             if !buttons.is_empty() {
                 let shown: Vec<String> = buttons.iter().map(button).collect();
                 out.push(format!("  {}", shown.join(" ")));
@@ -49,6 +69,7 @@ pub fn output(o: &Output) -> Vec<String> {
         Output::Log(t) => text_lines("log:", t, &mut out),
         Output::Warning(t) => text_lines("warning:", t, &mut out),
         Output::Error(t) => text_lines("error:", t, &mut out),
+        Output::Timer(t) => text_lines("timer:", t, &mut out),
     }
     out
 }
@@ -145,10 +166,21 @@ mod tests {
                         label: String::new(),
                     },
                 ],
+                attachments: vec![
+                    Attachment::Image {
+                        url: "https://e.x/p.jpg".into(),
+                    },
+                    Attachment::File {
+                        url: "https://e.x/i.pdf".into(),
+                        name: "Invoice 7.pdf".into(),
+                    },
+                ],
             },
+            Output::Timer("\"cart\" -> follow_up".into()),
             Output::Message {
                 text: String::new(),
                 buttons: vec![],
+                attachments: vec![],
             },
             Output::Notify("n\nm".into()),
             Output::Error("f.scn:3: boom".into()),
@@ -157,18 +189,37 @@ mod tests {
             Input {
                 text: "[b]".into(),
                 press: true,
+                kind: InputKind::Message,
             },
             Input {
                 text: "[not]".into(),
                 press: false,
+                kind: InputKind::Message,
             },
             Input {
                 text: "\\x".into(),
                 press: false,
+                kind: InputKind::Message,
             },
             Input {
                 text: "one\ntwo".into(),
                 press: false,
+                kind: InputKind::Message,
+            },
+            Input {
+                text: "30m".into(),
+                press: false,
+                kind: InputKind::Sleep(1_800_000),
+            },
+            Input {
+                text: "paid".into(),
+                press: false,
+                kind: InputKind::Webhook("{\"amount\": 5}".into()),
+            },
+            Input {
+                text: "ping".into(),
+                press: false,
+                kind: InputKind::Webhook(String::new()),
             },
         ];
         let mut text = String::new();

@@ -2,10 +2,12 @@
 //! what happened turned into the file's items, compared in canonical form, and — for
 //! `--bless` — the file's new text. Produces data; `report` renders it.
 
-use super::format::{Body, Conversation, Exchange, Item, Output, RequestSpec, TestFile};
+use super::format::{Body, Conversation, Exchange, InputKind, Item, Output, RequestSpec, TestFile};
 use super::render;
 use super::stub::{Stubs, NO_STUB};
-use crate::eval::{ButtonEvent, Event, Globals, Location, Redactor, Runtime};
+use crate::eval::{
+    Attachment, ButtonEvent, Event, Globals, Input, Location, Redactor, Runtime, TimerKind,
+};
 use crate::http::Request;
 
 /// The default clock of a test: 2026-01-15T12:00:00Z (change it with `now`).
@@ -142,6 +144,8 @@ fn replay<'f>(
     let mut turns = Vec::with_capacity(c.turns.len());
     let mut latest_buttons: Vec<ButtonEvent> = Vec::new();
     let mut requests = 0;
+    // Virtual time: it starts at the file's `now` and moves only by `sleep`.
+    let mut clock = rt.options().now_ms.unwrap_or(DEFAULT_NOW_MS);
     for turn in &c.turns {
         let line = turn.at.start + 1;
         if turn.input.press {
@@ -164,18 +168,68 @@ fn replay<'f>(
                 ));
             }
         }
-        let events = match visited.as_deref_mut() {
-            Some(v) => {
-                tokio.block_on(rt.turn_covering(&mut session, globals, &turn.input.text, stubs, v))
-            }
-            None => tokio.block_on(rt.turn(&mut session, globals, &turn.input.text, stubs)),
+        let mut events = Vec::new();
+        let mut step = |input: &Input, now: i64, session: &mut crate::eval::Session| {
+            let turn = rt.input(
+                session,
+                globals,
+                input,
+                Some(now),
+                stubs,
+                visited.as_deref_mut(),
+            );
+            events.extend(tokio.block_on(turn));
         };
+        match &turn.input.kind {
+            InputKind::Message => {
+                step(
+                    &Input::Message(turn.input.text.clone()),
+                    clock,
+                    &mut session,
+                );
+            }
+            InputKind::Webhook(payload) => {
+                let payload = serde_json::from_str::<serde_json::Value>(payload)
+                    .map(crate::value::Value::from_json_owned)
+                    .unwrap_or(crate::value::Value::Null);
+                let input = Input::Webhook {
+                    name: turn.input.text.clone(),
+                    payload,
+                };
+                step(&input, clock, &mut session);
+            }
+            InputKind::Sleep(ms) => {
+                let until = clock.saturating_add(*ms as i64);
+                let mut fired = 0;
+                while let Some(due) = session.next_due().filter(|&d| d <= until) {
+                    fired += 1;
+                    if fired > crate::eval::MAX_TIMER_TURNS {
+                        problems.push((
+                            line,
+                            format!(
+                                "more than {} timers came due in this `sleep`; the rest were \
+                                 not fired",
+                                crate::eval::MAX_TIMER_TURNS
+                            ),
+                        ));
+                        break;
+                    }
+                    step(&Input::Timer, due.max(clock), &mut session);
+                }
+                clock = until;
+            }
+        }
         let sent = stubs.requests_since(requests);
         let mut sent = sent.iter();
         let mut outputs = Vec::with_capacity(events.len());
         for event in events {
             let output = match event {
-                Event::Input { .. } | Event::Wait | Event::End => continue,
+                Event::Input { .. } | Event::Webhook { .. } | Event::Wait | Event::End => continue,
+                Event::Timer { name, block, kind } => Output::Timer(match (kind, name) {
+                    (TimerKind::Timeout, _) => format!("timeout -> {block}"),
+                    (TimerKind::Schedule, Some(name)) => format!("{name:?} -> {block}"),
+                    (TimerKind::Schedule, None) => format!("schedule -> {block}"),
+                }),
                 Event::Http { .. } => {
                     let k = requests;
                     requests += 1;
@@ -208,7 +262,11 @@ fn replay<'f>(
                     outputs.push(Actual::Exchange { k, request });
                     continue;
                 }
-                Event::Message { text, buttons } => {
+                Event::Message {
+                    text,
+                    buttons,
+                    attachments,
+                } => {
                     let buttons: Vec<ButtonEvent> = buttons
                         .into_iter()
                         .map(|b| match b {
@@ -228,9 +286,22 @@ fn replay<'f>(
                     if !buttons.is_empty() {
                         latest_buttons.clone_from(&buttons);
                     }
+                    let attachments = attachments
+                        .into_iter()
+                        .map(|a| match a {
+                            Attachment::Image { url } => Attachment::Image {
+                                url: redact.apply(&url),
+                            },
+                            Attachment::File { url, name } => Attachment::File {
+                                url: redact.apply(&url),
+                                name: redact.apply(&name),
+                            },
+                        })
+                        .collect();
                     Output::Message {
                         text: redact.apply(&text),
                         buttons,
+                        attachments,
                     }
                 }
                 Event::Notify { text } => Output::Notify(redact.apply(&text)),
