@@ -248,7 +248,7 @@ pub fn run(args: RunArgs) -> u8 {
             break;
         }
         if let (Some(ask), false) = (&ask, asked) {
-            if ask.send(run_input::Prompt::Next).is_err() {
+            if ask.send(()).is_err() {
                 break;
             }
             asked = true;

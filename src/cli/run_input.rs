@@ -120,19 +120,13 @@ pub fn json_line(number: usize, line: &str) -> Event {
     }
 }
 
-/// What the interactive prompt's thread is told to do next.
-pub enum Prompt {
-    /// Read the next line.
-    Next,
-}
-
-/// The interactive prompt, on a thread: it reads a line when told to (after the bot has
-/// answered the one before), so the prompt never runs ahead of the bot's output. Returns the
+/// The interactive prompt, on a thread: it reads a line each time it is sent a `()` (after the
+/// bot has answered the one before), so the prompt never runs ahead of the bot's output. Returns the
 /// events, the channel to ask for the next line, and a printer that writes above the prompt
 /// while it waits (for a reminder that comes due).
-pub fn prompt() -> Option<(Receiver<Event>, Sender<Prompt>, Printer)> {
+pub fn prompt() -> Option<(Receiver<Event>, Sender<()>, Printer)> {
     let (tx, rx) = mpsc::channel();
-    let (ask, asked) = mpsc::channel::<Prompt>();
+    let (ask, asked) = mpsc::channel::<()>();
     let (printer_tx, printer_rx) = mpsc::channel();
     std::thread::spawn(move || {
         let Ok(mut editor) = rustyline::DefaultEditor::new() else {
