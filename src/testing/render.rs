@@ -26,8 +26,13 @@ pub fn input(i: &Input) -> Vec<String> {
             return vec![format!("sleep {}", crate::syntax::duration_text(*ms))]
         }
         InputKind::Webhook(payload) => {
-            let line = format!("webhook {} {payload}", i.text);
-            return vec![line.trim_end().to_string()];
+            // A payload spread over `|` lines keeps them: the diff shows what the file says.
+            let head = format!("webhook {}", i.text);
+            if payload.is_empty() {
+                return vec![head];
+            }
+            text_lines(&head, payload, &mut out);
+            return out;
         }
     }
     if i.press {
@@ -220,6 +225,11 @@ mod tests {
                 text: "ping".into(),
                 press: false,
                 kind: InputKind::Webhook(String::new()),
+            },
+            Input {
+                text: "shipped".into(),
+                press: false,
+                kind: InputKind::Webhook("{\n  \"order\": 7\n}".into()),
             },
         ];
         let mut text = String::new();
