@@ -12,6 +12,7 @@ pub mod graph;
 pub mod http;
 pub mod lsp;
 pub mod report;
+pub mod serve;
 pub mod source;
 pub mod syntax;
 pub mod testing;

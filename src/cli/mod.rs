@@ -6,6 +6,7 @@ mod fmt;
 mod graph;
 mod run;
 mod run_input;
+mod serve;
 mod test;
 
 use std::process::ExitCode;
@@ -42,6 +43,8 @@ enum Command {
     Check(check::CheckArgs),
     /// Talk to a bot: one conversation, messages from the prompt or stdin.
     Run(run::RunArgs),
+    /// Serve the bot to real users over HTTP: sessions persisted, timers, webhooks, an outbox.
+    Serve(serve::ServeArgs),
     /// Replay golden transcript tests (`*.test`) against their bots, with stubbed HTTP.
     Test(test::TestArgs),
     /// Print the bot's block graph: Mermaid (default), Graphviz DOT or SVG.
@@ -57,6 +60,7 @@ pub fn main(cli: Cli) -> ExitCode {
     let status = match cli.command {
         Command::Check(args) => check::run(args),
         Command::Run(args) => run::run(args),
+        Command::Serve(args) => serve::run(args),
         Command::Test(args) => test::run(args),
         Command::Graph(args) => graph::run(args),
         Command::Fmt(args) => fmt::run(args),

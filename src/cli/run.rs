@@ -464,7 +464,7 @@ fn parse_clock(text: &str) -> Result<i64, String> {
 }
 
 /// `--max-turn-time`: a duration as the language writes one.
-fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+pub(super) fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     match crate::syntax::duration_ms(text.trim()) {
         Some(ms) if ms > 0 => Ok(std::time::Duration::from_millis(ms)),
         _ => Err(format!(
@@ -475,7 +475,10 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
 
 /// `NAME=VALUE` pairs: VALUE as JSON when it parses, else as a String. A special variable
 /// cannot be preset.
-fn parse_assignments(raw: &[String], secret: bool) -> Result<Vec<(String, Value, bool)>, String> {
+pub(super) fn parse_assignments(
+    raw: &[String],
+    secret: bool,
+) -> Result<Vec<(String, Value, bool)>, String> {
     let flag = if secret { "--secret" } else { "--var" };
     let mut out = Vec::new();
     for raw in raw {

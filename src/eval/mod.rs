@@ -180,6 +180,11 @@ impl Runtime {
         &self.options
     }
 
+    /// The files the bot was compiled from.
+    pub fn sources(&self) -> &Sources {
+        &self.sources
+    }
+
     /// A new, idle session for a user, with the bot's `user` variables at their initial values.
     pub fn new_session(&self, user_id: &str, user_name: &str) -> Session {
         let mut session = Session::new(user_id, user_name);

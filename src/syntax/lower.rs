@@ -374,7 +374,7 @@ impl Lower {
         let ev = pair.into_inner().next()?;
         Some(match ev.as_rule() {
             Rule::ev_start => Event::Start,
-            Rule::ev_fallback => Event::Fallback,
+            Rule::ev_fallback | Rule::ev_any_message => Event::Fallback,
             Rule::ev_webhook => Event::Webhook(self.constant_text(inner(ev).next()?)),
             Rule::ev_message => {
                 let mut kind = Rule::ev_message;

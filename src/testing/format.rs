@@ -839,7 +839,7 @@ impl Parser<'_> {
 }
 
 /// serde_json's message without its place (which counts from the body's first line).
-fn json_reason(e: &serde_json::Error) -> String {
+pub fn json_reason(e: &serde_json::Error) -> String {
     let text = e.to_string();
     match text.rfind(" at line ") {
         Some(at) => text[..at].to_string(),

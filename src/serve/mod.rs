@@ -1,0 +1,379 @@
+//! `scenarist serve`: the bot live for real users over HTTP (SERVER.md). The same turn function
+//! as `run` and `test` ([`Runtime::input`]); what this module adds is around it: a session per
+//! user in a [`store::Store`], one turn of a user at a time, exactly-once processing of message
+//! ids, the globals kept without lost updates, timers fired in the background, and an outbox
+//! delivered to a URL and to SSE subscribers.
+
+mod api;
+mod background;
+pub mod bot;
+mod metrics;
+pub mod store;
+mod users;
+
+use std::sync::{Arc, RwLock};
+use std::time::Instant;
+
+pub use api::router;
+pub use background::{deliver_loop, prune_loop, timer_loop};
+pub use bot::Bot;
+pub use metrics::Metrics;
+
+use crate::eval::{Event, Globals, Input, Session};
+use store::{Commit, Store, StoreError, TimerRow};
+
+/// The longest message text the API takes, in characters (SERVER.md §2: `422` beyond).
+pub const MAX_TEXT_CHARS: usize = 4096;
+/// The largest request body, in bytes (`413` beyond).
+pub const MAX_BODY_BYTES: usize = 64 << 10;
+/// How long delivered outbox entries and processed message ids are kept.
+pub const KEEP_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// Recompiles the bot: the new bot and its warnings, or the errors (as text).
+pub type Reload = Box<dyn Fn() -> Result<(Bot, Vec<String>), Vec<String>> + Send + Sync>;
+
+/// The server's shared state: one per process.
+pub struct App {
+    bot: RwLock<Arc<Bot>>,
+    pub store: Arc<dyn Store>,
+    /// Where the bot was loaded from, and how, for a reload.
+    pub reload: Reload,
+    pub(crate) users: users::Users,
+    /// Held by the turns that may touch a global, from reading the globals to committing them.
+    globals: tokio::sync::Mutex<()>,
+    pub client: crate::http::Client,
+    /// The API token (`--token-env`); `None` on a loopback address without one.
+    pub token: Option<String>,
+    pub metrics: Metrics,
+    /// A committed outbox entry: (user, seq). SSE subscribers and the delivery listen.
+    pub outbox: tokio::sync::broadcast::Sender<(String, i64)>,
+    /// Wakes the timer loop when a turn sets a timer.
+    pub timers_changed: tokio::sync::Notify,
+    /// Per-user messages a second (`--user-rate`; 0: no limit).
+    rate: users::RateLimit,
+    /// `--log-content`: message texts may appear in the log.
+    pub log_content: bool,
+    /// Whether outbox entries are delivered somewhere (`--deliver-url`).
+    pub delivering: bool,
+    /// Set on shutdown: the background loops and SSE streams end.
+    pub stopping: tokio::sync::watch::Sender<bool>,
+}
+
+/// How a turn was asked for.
+pub struct TurnRequest {
+    pub user_id: String,
+    pub user_name: Option<String>,
+    pub input: Input,
+    /// The message id or webhook event id (namespaced by the caller), for exactly-once.
+    pub id: Option<String>,
+    /// The events also go to the outbox (a webhook: the user did not ask, but should hear).
+    pub to_outbox: bool,
+}
+
+/// A turn's answer: the response body, as given to the first request and to every repeat.
+pub struct TurnReply {
+    pub body: String,
+    /// A repeat: no turn ran.
+    pub replayed: bool,
+}
+
+#[derive(Debug)]
+pub enum TurnError {
+    /// The store does not answer: `503`, the request may be retried.
+    Store(StoreError),
+    /// The user sends faster than `--user-rate`: `429` with this many seconds to wait.
+    TooFast(u64),
+    /// A saved session that cannot be read: `500`.
+    Corrupt(String),
+}
+
+impl From<StoreError> for TurnError {
+    fn from(e: StoreError) -> TurnError {
+        TurnError::Store(e)
+    }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The timers of a session as rows, the `wait … timeout` first.
+fn timer_rows(session: &Session) -> Vec<TimerRow> {
+    session
+        .timeout
+        .iter()
+        .chain(session.timers.iter())
+        .map(|t| TimerRow {
+            due_ms: t.due_ms,
+            seq: t.seq,
+            name: t.name.clone(),
+            scenario: t.scenario.clone(),
+            block: t.block.clone(),
+        })
+        .collect()
+}
+
+impl App {
+    pub fn new(
+        bot: Bot,
+        store: Arc<dyn Store>,
+        reload: Reload,
+        client: crate::http::Client,
+        token: Option<String>,
+        user_rate: u32,
+    ) -> App {
+        App {
+            bot: RwLock::new(Arc::new(bot)),
+            store,
+            reload,
+            users: users::Users::default(),
+            globals: tokio::sync::Mutex::new(()),
+            client,
+            token,
+            metrics: Metrics::default(),
+            outbox: tokio::sync::broadcast::channel(4096).0,
+            timers_changed: tokio::sync::Notify::new(),
+            rate: users::RateLimit::new(user_rate),
+            log_content: false,
+            delivering: false,
+            stopping: tokio::sync::watch::channel(false).0,
+        }
+    }
+
+    /// The running bot.
+    pub fn bot(&self) -> Arc<Bot> {
+        match self.bot.read() {
+            Ok(b) => b.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Recompiles the bot; on errors the running one stays. The new bot's warnings, or the
+    /// errors.
+    pub fn reload(&self) -> Result<Vec<String>, Vec<String>> {
+        let (bot, warnings) = (self.reload)()?;
+        match self.bot.write() {
+            Ok(mut b) => *b = Arc::new(bot),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(bot),
+        }
+        Ok(warnings)
+    }
+
+    /// Refuses a message beyond the user's rate.
+    pub fn check_rate(&self, user_id: &str) -> Result<(), TurnError> {
+        self.rate.take(user_id).map_err(TurnError::TooFast)
+    }
+
+    /// Runs one turn of a user: after the user's earlier turns, at most once per id, committed
+    /// completely or not at all.
+    pub async fn turn(&self, request: TurnRequest) -> Result<TurnReply, TurnError> {
+        let started = Instant::now();
+        let _turn = self.users.lock(&request.user_id).await;
+        if let Some(id) = &request.id {
+            if let Some(body) = self.store.processed(&request.user_id, id).await? {
+                self.metrics.turn("replayed", started.elapsed());
+                self.log_turn(&request.user_id, started, "replayed");
+                return Ok(TurnReply {
+                    body,
+                    replayed: true,
+                });
+            }
+        }
+        let bot = self.bot();
+        let (mut session, warning) = self.session(&bot, &request.user_id).await?;
+        if let Some(name) = &request.user_name {
+            if !name.is_empty() && session.user_name != *name {
+                session.user_name.clone_from(name);
+            }
+        }
+        let body = self
+            .run(
+                &bot,
+                &mut session,
+                &request.input,
+                warning,
+                request.id.as_deref(),
+                request.to_outbox,
+                started,
+            )
+            .await?;
+        Ok(TurnReply {
+            body,
+            replayed: false,
+        })
+    }
+
+    /// Loads (or starts) a user's session, ready for a turn.
+    async fn session(
+        &self,
+        bot: &Bot,
+        user_id: &str,
+    ) -> Result<(Session, Option<String>), TurnError> {
+        let mut session = match self.store.load(user_id).await? {
+            Some(json) => serde_json::from_str::<Session>(&json).map_err(|e| {
+                TurnError::Corrupt(format!(
+                    "the saved session of this user cannot be read: {e}"
+                ))
+            })?,
+            None => bot.runtime.new_session(user_id, ""),
+        };
+        let warning = bot.prepare(&mut session);
+        Ok((session, warning))
+    }
+
+    /// Runs the turn itself, with the globals when it may touch them, and commits it (the
+    /// globals lock, when taken, is held until the commit is done); the response body.
+    #[allow(clippy::too_many_arguments)]
+    async fn run(
+        &self,
+        bot: &Bot,
+        session: &mut Session,
+        input: &Input,
+        warning: Option<String>,
+        id: Option<&str>,
+        to_outbox: bool,
+        started: Instant,
+    ) -> Result<String, TurnError> {
+        let timers_before = timer_rows(session);
+        let lock = if bot.may_touch_globals(session, input) {
+            Some(self.globals.lock().await)
+        } else {
+            None
+        };
+        let mut globals = match &lock {
+            Some(_) => match self.store.globals().await? {
+                Some(json) => serde_json::from_str::<Globals>(&json).map_err(|e| {
+                    TurnError::Corrupt(format!("the saved globals cannot be read: {e}"))
+                })?,
+                None => bot.runtime.new_globals(),
+            },
+            None => Globals::default(),
+        };
+        if lock.is_some() {
+            bot.runtime.refresh(session, &mut globals);
+        }
+        let before = globals.clone();
+        let mut events = bot
+            .runtime
+            .input(session, &mut globals, input, None, &self.client, None)
+            .await;
+        if let Some(message) = warning {
+            events.insert(0, Event::Warning { message, at: None });
+        }
+        if lock.is_none() && !globals.vars.is_empty() {
+            // Bot::may_touch_globals is conservative; were a turn to get here anyway, its
+            // globals would not be saved (they were not read either).
+            tracing::error!(user = %session.user_id, "a turn touched globals without the lock");
+        }
+        let changed_globals = lock.is_some() && globals != before;
+        let body = response_body(&events, session.is_waiting());
+        let timers_after = timer_rows(session);
+        let sets_timer = timers_after != timers_before;
+        let commit = Commit {
+            user_id: session.user_id.clone(),
+            session: serde_json::to_string(&session.redacted()).unwrap_or_default(),
+            next_due: session.next_due(),
+            timers: sets_timer.then_some(timers_after),
+            globals: changed_globals.then(|| serde_json::to_string(&globals).unwrap_or_default()),
+            processed: id.map(|id| (id.to_string(), body.clone())),
+            outbox: to_outbox.then(|| events_json(&events)),
+            now_ms: now_ms(),
+        };
+        let store_started = Instant::now();
+        let committed = self.store.commit(commit).await;
+        drop(lock);
+        self.metrics.store(store_started.elapsed());
+        let user_id = session.user_id.as_str();
+        let seq = match committed {
+            Ok(seq) => seq,
+            Err(e) => {
+                self.metrics.turn("store_error", started.elapsed());
+                self.log_turn(user_id, started, "store_error");
+                return Err(TurnError::Store(e));
+            }
+        };
+        if sets_timer {
+            self.timers_changed.notify_one();
+        }
+        if let Some(seq) = seq {
+            let _ = self.outbox.send((user_id.to_string(), seq));
+        }
+        let outcome = if events.iter().any(|e| matches!(e, Event::Error { .. })) {
+            "error"
+        } else {
+            "ok"
+        };
+        self.metrics.events(&events);
+        self.metrics.turn(outcome, started.elapsed());
+        self.log_turn(user_id, started, outcome);
+        Ok(body)
+    }
+
+    fn log_turn(&self, user_id: &str, started: Instant, outcome: &str) {
+        tracing::info!(
+            user = %user_id,
+            duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+            outcome,
+            "turn"
+        );
+    }
+
+    /// Fires the due timers of one user, each its own turn, their events into the outbox.
+    /// How many fired.
+    pub async fn fire_due(&self, user_id: &str, now: i64) -> Result<usize, TurnError> {
+        let _turn = self.users.lock(user_id).await;
+        let bot = self.bot();
+        let mut fired = 0;
+        // Each timer is committed before the next fires; one pass takes at most this many.
+        for _ in 0..crate::eval::MAX_TIMER_TURNS.min(1000) {
+            let started = Instant::now();
+            let (mut session, warning) = self.session(&bot, user_id).await?;
+            if session.next_due().is_none_or(|due| due > now) {
+                if fired == 0 {
+                    // The store said a timer was due, the session says otherwise (a reload
+                    // ended its run and its timeout): the store is told, or it would say so
+                    // again.
+                    let commit = Commit {
+                        user_id: user_id.to_string(),
+                        session: serde_json::to_string(&session.redacted()).unwrap_or_default(),
+                        next_due: session.next_due(),
+                        timers: Some(timer_rows(&session)),
+                        now_ms: now_ms(),
+                        ..Commit::default()
+                    };
+                    self.store.commit(commit).await?;
+                }
+                break;
+            }
+            self.run(
+                &bot,
+                &mut session,
+                &Input::Timer,
+                warning,
+                None,
+                true,
+                started,
+            )
+            .await?;
+            self.metrics.timer_fired();
+            fired += 1;
+        }
+        Ok(fired)
+    }
+}
+
+/// The events as a JSON array, each as `run --json` prints it.
+pub fn events_json(events: &[Event]) -> String {
+    serde_json::to_string(events).unwrap_or_else(|_| "[]".into())
+}
+
+/// `{"events":[…],"state":"waiting"|"idle"}`.
+fn response_body(events: &[Event], waiting: bool) -> String {
+    format!(
+        "{{\"events\":{},\"state\":\"{}\"}}",
+        events_json(events),
+        if waiting { "waiting" } else { "idle" }
+    )
+}

@@ -1,0 +1,159 @@
+//! Where `serve` keeps what must survive a restart: a session per user, the bot's globals, the
+//! pending timers, the ids of processed messages with their responses, and the outbox. One
+//! trait, [`Store`], with an implementation per backend: `memory:` (nothing survives), `sqlite:`
+//! (embedded, one process). Every turn is written by one [`Store::commit`]: all of it or none.
+//!
+//! The store holds data, not locks: the order of one user's turns is kept by the server
+//! (`serve::Users`); a backend shared by several processes adds its own claim on top.
+
+mod memory;
+mod sqlite;
+
+use std::future::Future;
+use std::pin::Pin;
+
+pub use memory::Memory;
+pub use sqlite::Sqlite;
+
+/// What a store call gives back, later.
+pub type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The store does not answer (a lost connection, a locked file): the request may be
+    /// retried (`503`).
+    #[error("the store is unavailable: {0}")]
+    Unavailable(String),
+    /// The store cannot be used at all (a database of a newer scenarist, a corrupt file).
+    #[error("{0}")]
+    Fatal(String),
+}
+
+/// A pending timer as a row: which user's session it wakes, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimerRow {
+    pub due_ms: i64,
+    pub seq: u64,
+    pub name: Option<String>,
+    pub scenario: String,
+    pub block: String,
+}
+
+/// Everything one turn changes, committed at once.
+#[derive(Clone, Debug, Default)]
+pub struct Commit {
+    pub user_id: String,
+    /// The session after the turn, as JSON (secrets already redacted).
+    pub session: String,
+    /// When its next timer comes due, if it has one.
+    pub next_due: Option<i64>,
+    /// The user's pending timers, when the turn changed them (replacing the rows).
+    pub timers: Option<Vec<TimerRow>>,
+    /// The bot's globals as JSON, when the turn changed them.
+    pub globals: Option<String>,
+    /// The id of the message or webhook event, with the response to give a repeat of it.
+    pub processed: Option<(String, String)>,
+    /// Events for the outbox (a JSON array), for a turn nobody waits on the answer of.
+    pub outbox: Option<String>,
+    /// The turn's wall clock (for pruning).
+    pub now_ms: i64,
+}
+
+/// One entry of a user's outbox: the events of one turn.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutboxEntry {
+    pub user_id: String,
+    /// Per user, from 1, without gaps.
+    pub seq: i64,
+    /// A JSON array of events, as `run --json` prints them.
+    pub events: String,
+    pub created_ms: i64,
+}
+
+/// Counts for `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub sessions: u64,
+    pub timers: u64,
+    /// Outbox entries not yet delivered (only counted when a delivery is configured).
+    pub backlog: u64,
+}
+
+/// A backend. Every call is one round trip; [`Store::commit`] is one transaction.
+pub trait Store: Send + Sync {
+    /// `memory`, `sqlite`: for logs and metrics.
+    fn kind(&self) -> &'static str;
+
+    /// Whether the store answers (`/readyz`).
+    fn ping(&self) -> Fut<'_, ()>;
+
+    /// The saved session of a user (JSON), if any.
+    fn load<'a>(&'a self, user_id: &'a str) -> Fut<'a, Option<String>>;
+
+    /// The stored response of a message or event id already processed for this user.
+    fn processed<'a>(&'a self, user_id: &'a str, message_id: &'a str) -> Fut<'a, Option<String>>;
+
+    /// The bot's globals (JSON), if any were saved.
+    fn globals(&self) -> Fut<'_, Option<String>>;
+
+    /// Commits one turn; gives the outbox sequence number of its events, if it had any.
+    /// A `processed` id already there fails the whole commit with [`StoreError::Fatal`]
+    /// (the caller checked first; only a race between processes gets here).
+    fn commit(&self, commit: Commit) -> Fut<'_, Option<i64>>;
+
+    /// Forgets a user: session, timers, processed ids, outbox. Whether there was a session.
+    fn delete_user<'a>(&'a self, user_id: &'a str) -> Fut<'a, bool>;
+
+    /// Users with a timer due at `now_ms` or before, the earliest first, at most `limit`.
+    fn due(&self, now_ms: i64, limit: usize) -> Fut<'_, Vec<String>>;
+
+    /// When the earliest pending timer of any user comes due.
+    fn next_due(&self) -> Fut<'_, Option<i64>>;
+
+    /// A user's outbox entries with `seq > after`, in order, at most `limit`.
+    fn outbox_after<'a>(
+        &'a self,
+        user_id: &'a str,
+        after: i64,
+        limit: usize,
+    ) -> Fut<'a, Vec<OutboxEntry>>;
+
+    /// The oldest undelivered entry of each user that has one, at most `limit` users, the
+    /// users whose entry waits longest first.
+    fn undelivered(&self, limit: usize) -> Fut<'_, Vec<OutboxEntry>>;
+
+    /// Marks a user's entries up to `seq` delivered.
+    fn delivered<'a>(&'a self, user_id: &'a str, seq: i64, now_ms: i64) -> Fut<'a, ()>;
+
+    /// Drops delivered outbox entries and processed ids older than `before_ms` (and, when
+    /// `undelivered_too`, every outbox entry that old: nobody delivers them). How many went.
+    fn prune(&self, before_ms: i64, undelivered_too: bool) -> Fut<'_, u64>;
+
+    fn stats(&self) -> Fut<'_, Stats>;
+}
+
+/// Opens the store `--store` names: `memory:`, `sqlite:FILE`.
+pub fn open(url: &str) -> Result<Box<dyn Store>, String> {
+    if url == "memory:" || url == "memory" {
+        return Ok(Box::new(Memory::default()));
+    }
+    if let Some(path) = url.strip_prefix("sqlite:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err("`--store sqlite:` needs a file name, as in `sqlite:scenarist.db`".into());
+        }
+        return Sqlite::open(std::path::Path::new(path))
+            .map(|s| Box::new(s) as Box<dyn Store>)
+            .map_err(|e| e.to_string());
+    }
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Err("the PostgreSQL store is not in this version yet; use `sqlite:FILE`".into());
+    }
+    Err(format!(
+        "unknown store {url:?}: use `sqlite:FILE` (the default, `sqlite:scenarist.db`) or \
+         `memory:`"
+    ))
+}
+
+#[cfg(test)]
+mod tests;
