@@ -388,3 +388,64 @@ fn a_timer_that_came_due_while_the_server_was_down_fires_on_start() {
     let session: serde_json::Value = serde_json::from_str(&session).expect("JSON");
     assert_eq!(session["user"]["fired"], 1);
 }
+
+#[test]
+fn a_user_sending_faster_than_the_rate_gets_429_and_others_do_not() {
+    let dir = TempDir::new("rate");
+    let bot = dir.write(
+        "bot.scn",
+        "on message goto e\nblock e { say \"%message%\" }\n",
+    );
+    let server = Server::start_with(&dir, &bot, "memory:", &[], &[]);
+    let threads: Vec<_> = (0..40)
+        .map(|i| {
+            let addr = server.addr();
+            std::thread::spawn(move || {
+                post(
+                    &addr,
+                    "/v1/messages",
+                    &message("fast", &format!("{i}"), None),
+                )
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = threads
+        .into_iter()
+        .map(|t| t.join().expect("a client").0)
+        .collect();
+    let ok = statuses.iter().filter(|s| **s == 200).count();
+    let refused = statuses.iter().filter(|s| **s == 429).count();
+    assert_eq!(ok + refused, 40, "{statuses:?}");
+    // 20 at once, and the bucket refills by 20 a second while the others arrive.
+    assert!(
+        (20..=30).contains(&ok),
+        "{ok} of 40 went through: {statuses:?}"
+    );
+    let (status, body) = post(
+        &server.addr(),
+        "/v1/messages",
+        &message("other", "hi", None),
+    );
+    assert_eq!(status, 200, "another user is not limited: {body}");
+    let (status, body) = post(&server.addr(), "/v1/messages", &message("fast", "x", None));
+    if status == 429 {
+        assert!(body.contains("too_many_requests"), "{body}");
+    }
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(
+        post(
+            &server.addr(),
+            "/v1/messages",
+            &message("fast", "later", None)
+        )
+        .0,
+        200
+    );
+    let (_, session) = get(&server.addr(), "/v1/sessions/fast");
+    let session: serde_json::Value = serde_json::from_str(&session).expect("JSON");
+    assert_eq!(
+        session["messages"].as_u64(),
+        Some(ok as u64 + u64::from(status == 200) + 1),
+        "refused messages did not change the session"
+    );
+}
