@@ -449,3 +449,39 @@ fn a_user_sending_faster_than_the_rate_gets_429_and_others_do_not() {
         "refused messages did not change the session"
     );
 }
+
+#[test]
+fn a_secret_copied_into_a_global_is_never_stored() {
+    let dir = TempDir::new("global-secret");
+    let bot = dir.write(
+        "bot.scn",
+        "global %auth% = \"\"\non message goto e\nblock e {\n  set %auth% = \"Bearer %token%\"\n  say \"%auth%\"\n}\n",
+    );
+    let mut server = Server::start(&dir, &bot, &["--secret", "token=abc123"]);
+    let (status, body) = post(
+        &server.addr(),
+        "/v1/messages",
+        &message("u", "hi", Some("1")),
+    );
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("Bearer ***") && !body.contains("abc123"),
+        "{body}"
+    );
+    assert_eq!(
+        get(&server.addr(), "/v1/globals").1,
+        r#"{"auth":"Bearer ***"}"#
+    );
+    server.stop();
+    for entry in std::fs::read_dir(dir.path())
+        .expect("the directory")
+        .flatten()
+    {
+        let bytes = std::fs::read(entry.path()).expect("a file");
+        assert!(
+            !bytes.windows(6).any(|w| w == b"abc123"),
+            "{} holds the secret",
+            entry.path().display()
+        );
+    }
+}

@@ -213,6 +213,7 @@ impl App {
     ) -> Result<(Session, Option<String>), TurnError> {
         let mut session = match self.store.load(user_id).await? {
             Some(json) => serde_json::from_str::<Session>(&json).map_err(|e| {
+                tracing::error!(user = %user_id, error = %e, "a saved session cannot be read");
                 TurnError::Corrupt(format!(
                     "the saved session of this user cannot be read: {e}"
                 ))
@@ -276,7 +277,14 @@ impl App {
             session: serde_json::to_string(&session.redacted()).unwrap_or_default(),
             next_due: session.next_due(),
             timers: sets_timer.then_some(timers_after),
-            globals: changed_globals.then(|| serde_json::to_string(&globals).unwrap_or_default()),
+            globals: changed_globals.then(|| {
+                // A global that copied a secret is saved as `***`, as a session's variables.
+                let mut saved = globals.clone();
+                for value in saved.vars.values_mut() {
+                    session.redactor.hide_value(value);
+                }
+                serde_json::to_string(&saved).unwrap_or_default()
+            }),
             processed: id.map(|id| (id.to_string(), body.clone())),
             outbox: to_outbox.then(|| events_json(&events)),
             now_ms: now_ms(),
