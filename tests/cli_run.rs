@@ -124,6 +124,32 @@ fn secrets_never_show() {
 }
 
 #[test]
+fn a_secret_in_a_webhook_payload_never_shows() {
+    let bot = scratch(
+        "secret-webhook",
+        "on webhook \"paid\" goto paid\nblock paid { say \"paid %webhook.ref%\" }\n",
+    );
+    let o = run(
+        &[
+            bot.to_str().unwrap_or_default(),
+            "--json",
+            "--input",
+            "jsonl",
+            "--secret",
+            "token=hunter2",
+        ],
+        "{\"type\":\"webhook\",\"name\":\"paid\",\"payload\":{\"ref\":\"x-hunter2\",\"hunter2\":[\"hunter2\"]}}\n",
+    );
+    assert!(!out(&o).contains("hunter2"), "{}", out(&o));
+    assert!(out(&o).contains("paid x-***"), "{}", out(&o));
+    assert!(
+        out(&o).contains(r#"{"ref":"x-***","***":["***"]}"#),
+        "{}",
+        out(&o)
+    );
+}
+
+#[test]
 fn state_continues_the_conversation_across_invocations() {
     let bot = scratch("state", GREETER);
     let state = bot.with_extension("state.json");

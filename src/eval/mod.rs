@@ -378,7 +378,8 @@ impl Runtime {
         for event in events {
             match event {
                 Event::Input { text } | Event::Notify { text } | Event::Log { text } => hide(text),
-                Event::Webhook { .. } | Event::Timer { .. } => {}
+                Event::Webhook { payload, .. } => redactor.hide_json(payload),
+                Event::Timer { .. } => {}
                 Event::Message {
                     text,
                     buttons,

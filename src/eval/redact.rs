@@ -81,6 +81,31 @@ impl Redactor {
         text
     }
 
+    /// Hides every secret in the strings (and object keys) of a JSON value (a webhook's
+    /// payload as its event shows it).
+    pub fn hide_json(&self, json: &mut serde_json::Value) {
+        if self.forms.is_empty() {
+            return;
+        }
+        match json {
+            serde_json::Value::String(s) => self.hide(s),
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    self.hide_json(item);
+                }
+            }
+            serde_json::Value::Object(map) => {
+                let entries = std::mem::take(map);
+                for (mut k, mut v) in entries {
+                    self.hide(&mut k);
+                    self.hide_json(&mut v);
+                    map.insert(k, v);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Hides every secret in the strings (and dictionary keys) of a value.
     pub fn hide_value(&self, value: &mut Value) {
         match value {
