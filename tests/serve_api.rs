@@ -3,421 +3,20 @@
 //! them), webhooks and the outbox, the admin endpoints, secrets, `/metrics`, SSE, delivery to a
 //! peer, reload and graceful shutdown. Every peer is a server this test starts on loopback.
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::serve::{
+    assert_error, dechunk, find, free_port, parse_head, parse_response, said, try_http, Response,
+    Server, TempDir, BIN,
+};
 use serde_json::{json, Value};
-
-const BIN: &str = env!("CARGO_BIN_EXE_scenarist");
-
-// ---------------------------------------------------------------------------------------------
-// Scaffolding: temp dirs, a blocking HTTP client, the server as a child process.
-// ---------------------------------------------------------------------------------------------
-
-/// A directory of its own under the system's temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "scenarist-serve-api-{}-{name}-{n}",
-            std::process::id()
-        ));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).expect("the temp dir can be created");
-        TempDir(path)
-    }
-
-    fn write(&self, file: &str, text: &str) -> PathBuf {
-        let path = self.0.join(file);
-        std::fs::write(&path, text).expect("the bot file can be written");
-        path
-    }
-
-    fn store(&self) -> String {
-        format!("sqlite:{}", self.0.join("store.db").display())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port on loopback");
-    listener.local_addr().expect("a bound address").port()
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
-}
-
-/// Decodes the complete chunks of a chunked body: the data, and how many bytes were used.
-fn dechunk(raw: &[u8]) -> (Vec<u8>, usize) {
-    let mut out = Vec::new();
-    let mut at = 0;
-    while let Some(line) = find(&raw[at..], b"\r\n") {
-        let size_text = String::from_utf8_lossy(&raw[at..at + line]).into_owned();
-        let size_text = size_text.split(';').next().unwrap_or("").trim().to_string();
-        let size = usize::from_str_radix(&size_text, 16)
-            .unwrap_or_else(|_| panic!("a chunk size, not {size_text:?}"));
-        let start = at + line + 2;
-        if size == 0 {
-            at = raw.len();
-            break;
-        }
-        if raw.len() < start + size + 2 {
-            break;
-        }
-        out.extend_from_slice(&raw[start..start + size]);
-        at = start + size + 2;
-    }
-    (out, at)
-}
-
-#[derive(Debug)]
-struct Response {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: String,
-}
-
-impl Response {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|e| panic!("a JSON body ({e}), not {:?}", self.body))
-    }
-}
-
-/// Splits a status line and headers from the body (after any `1xx` interim answers).
-fn parse_head(raw: &[u8]) -> (u16, Vec<(String, String)>, usize) {
-    let end = find(raw, b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("a complete head in {:?}", String::from_utf8_lossy(raw)));
-    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
-    let mut lines = head.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let status: u16 = status_line
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("a status line, not {status_line:?}"));
-    if (100..200).contains(&status) {
-        let (status, headers, used) = parse_head(&raw[end + 4..]);
-        return (status, headers, end + 4 + used);
-    }
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
-        .collect();
-    (status, headers, end + 4)
-}
-
-fn parse_response(raw: &[u8]) -> Response {
-    let (status, headers, body_at) = parse_head(raw);
-    let mut response = Response {
-        status,
-        headers,
-        body: String::new(),
-    };
-    let rest = &raw[body_at..];
-    let body = if response
-        .header("transfer-encoding")
-        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
-    {
-        dechunk(rest).0
-    } else if let Some(len) = response
-        .header("content-length")
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        rest[..len.min(rest.len())].to_vec()
-    } else {
-        rest.to_vec()
-    };
-    response.body = String::from_utf8(body).expect("a UTF-8 body");
-    response
-}
-
-/// One HTTP/1.1 request with `Connection: close`; the whole answer.
-fn try_http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &[u8],
-) -> std::io::Result<Response> {
-    let socket = addr
-        .parse()
-        .map_err(|_| std::io::Error::other("a socket address"))?;
-    let mut stream = TcpStream::connect_timeout(&socket, Duration::from_secs(5))?;
-    stream.set_read_timeout(Some(Duration::from_secs(15)))?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request.push_str(&format!("{name}: {value}\r\n"));
-    }
-    if !body.is_empty() || method == "POST" {
-        request.push_str(&format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        ));
-    }
-    request.push_str("\r\n");
-    let mut bytes = request.into_bytes();
-    bytes.extend_from_slice(body);
-    stream.write_all(&bytes)?;
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
-    if raw.is_empty() {
-        return Err(std::io::Error::other("the server closed without an answer"));
-    }
-    Ok(parse_response(&raw))
-}
-
-/// The server as a child process on a free loopback port, killed on drop.
-struct Server {
-    child: Child,
-    addr: String,
-    token: Option<String>,
-    log: Arc<Mutex<Vec<u8>>>,
-    reader: Option<JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(bot: &Path, store: &str, args: &[&str], token: Option<&str>) -> Server {
-        let mut last_log = String::new();
-        // A port picked free may be taken by another test before the server binds it.
-        for _ in 0..3 {
-            let addr = format!("127.0.0.1:{}", free_port());
-            let mut command = Command::new(BIN);
-            command
-                .arg("serve")
-                .arg(bot)
-                .args(["--listen", &addr, "--store", store])
-                .args(args)
-                .env("NO_COLOR", "1")
-                .env_remove("SCENARIST_LOG")
-                .env_remove("SCENARIST_TOKEN")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(Stdio::piped());
-            if let Some(token) = token {
-                command.env("SCENARIST_TOKEN", token);
-            }
-            let mut child = command.spawn().expect("the server binary starts");
-            let stderr = child.stderr.take().expect("stderr is piped");
-            let log = Arc::new(Mutex::new(Vec::new()));
-            let reader = {
-                let log = log.clone();
-                std::thread::spawn(move || {
-                    let mut stderr = stderr;
-                    let mut buf = [0u8; 4096];
-                    while let Ok(n) = stderr.read(&mut buf) {
-                        if n == 0 {
-                            break;
-                        }
-                        log.lock()
-                            .expect("the log lock")
-                            .extend_from_slice(&buf[..n]);
-                    }
-                })
-            };
-            let mut server = Server {
-                child,
-                addr,
-                token: token.map(str::to_string),
-                log,
-                reader: Some(reader),
-            };
-            if server.wait_ready() {
-                return server;
-            }
-            last_log = server.log();
-            if !last_log.contains("cannot listen") {
-                break;
-            }
-        }
-        panic!("the server did not start:\n{last_log}");
-    }
-
-    /// Polls `/healthz` until it answers; false if the process ended first.
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while Instant::now() < deadline {
-            if self.child.try_wait().ok().flatten().is_some() {
-                self.join_log();
-                return false;
-            }
-            if try_http(&self.addr, "GET", "/healthz", &[], b"").is_ok_and(|r| r.status == 200) {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        false
-    }
-
-    fn pid(&self) -> String {
-        self.child.id().to_string()
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.pid()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success(), "kill -{signal} failed");
-    }
-
-    /// What the server wrote on stderr so far.
-    fn log(&self) -> String {
-        String::from_utf8_lossy(&self.log.lock().expect("the log lock")).into_owned()
-    }
-
-    fn join_log(&mut self) {
-        if let Some(reader) = self.reader.take() {
-            let _ = reader.join();
-        }
-    }
-
-    /// Waits for the process to end (killing it after the deadline): its status.
-    fn wait_exit(&mut self, within: Duration) -> ExitStatus {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
-                self.join_log();
-                return status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!("the server did not exit within {within:?}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// SIGTERM, then the exit status and the whole log.
-    fn stop(&mut self) -> (ExitStatus, String) {
-        self.signal("TERM");
-        let status = self.wait_exit(Duration::from_secs(15));
-        (status, self.log())
-    }
-
-    fn request(&self, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Response {
-        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
-        let mut all: Vec<(&str, &str)> = headers.to_vec();
-        if let Some(auth) = &auth {
-            if !headers
-                .iter()
-                .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
-            {
-                all.push(("Authorization", auth));
-            }
-        }
-        try_http(&self.addr, method, path, &all, body)
-            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log()))
-    }
-
-    fn get(&self, path: &str) -> Response {
-        self.request("GET", path, &[], b"")
-    }
-
-    fn post(&self, path: &str, body: &str) -> Response {
-        self.request("POST", path, &[], body.as_bytes())
-    }
-
-    fn delete(&self, path: &str) -> Response {
-        self.request("DELETE", path, &[], b"")
-    }
-
-    fn message(&self, user: &str, text: &str) -> Response {
-        self.post(
-            "/v1/messages",
-            &json!({ "user_id": user, "text": text }).to_string(),
-        )
-    }
-
-    /// A turn that must succeed: its JSON.
-    fn turn(&self, user: &str, text: &str) -> Value {
-        let r = self.message(user, text);
-        assert_eq!(r.status, 200, "{r:?}");
-        r.json()
-    }
-
-    /// The server still answers: its health check and a turn of a user of its own.
-    fn assert_serving(&self) {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let r = self.get("/healthz");
-        assert_eq!(r.status, 200, "{r:?}");
-        let user = format!("still-{}", NEXT.fetch_add(1, Ordering::Relaxed));
-        let r = self.message(&user, "still there?");
-        assert_eq!(r.status, 200, "{r:?}\n{}", self.log());
-        assert!(r.json()["events"].is_array(), "{r:?}");
-    }
-
-    fn assert_no_session(&self, user: &str) {
-        let r = self.get(&format!("/v1/sessions/{user}"));
-        assert_error(&r, 404, "no_session");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if self.child.try_wait().ok().flatten().is_none() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-        self.join_log();
-    }
-}
-
-/// The answer is `{"error":{"code","message"}}` with this status and code: its message.
-#[track_caller]
-fn assert_error(r: &Response, status: u16, code: &str) -> String {
-    assert_eq!(r.status, status, "{r:?}");
-    assert!(
-        r.header("content-type")
-            .is_some_and(|v| v.starts_with("application/json")),
-        "{r:?}"
-    );
-    let body = r.json();
-    let error = body["error"]
-        .as_object()
-        .unwrap_or_else(|| panic!("an error object in {body}"));
-    assert_eq!(error.get("code"), Some(&json!(code)), "{body}");
-    let message = error
-        .get("message")
-        .and_then(Value::as_str)
-        .unwrap_or_else(|| panic!("a message in {body}"));
-    assert!(!message.is_empty(), "{body}");
-    message.to_string()
-}
-
-/// The texts of the `message` events.
-fn said(events: &Value) -> Vec<String> {
-    events
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter(|e| e["type"] == "message")
-        .filter_map(|e| e["text"].as_str().map(str::to_string))
-        .collect()
-}
 
 /// The events `scenarist run BOT --json` prints for these lines of input.
 fn run_json(bot: &Path, input: &str) -> Vec<Value> {
@@ -461,7 +60,7 @@ const ECHO: &str = "on message goto e\nblock e {\n  say \"%message%\"\n}\n";
 fn malformed_json_and_non_object_bodies_are_400_and_create_no_session() {
     let dir = TempDir::new("malformed");
     let bot = dir.write("echo.scn", ECHO);
-    let server = Server::start(&bot, "memory:", &[], None);
+    let server = Server::in_memory(&dir, &bot);
 
     let r = server.post("/v1/messages", "{\"user_id\":\"mal\",\"text\":");
     let message = assert_error(&r, 400, "malformed_json");
@@ -494,7 +93,7 @@ fn malformed_json_and_non_object_bodies_are_400_and_create_no_session() {
 fn missing_and_mistyped_fields_are_400_naming_the_field() {
     let dir = TempDir::new("fields");
     let bot = dir.write("echo.scn", ECHO);
-    let server = Server::start(&bot, "memory:", &[], None);
+    let server = Server::in_memory(&dir, &bot);
 
     let cases: [(&str, &str, &str, &str); 8] = [
         (r#"{"text":"hi"}"#, "missing_field", "user_id", ""),
@@ -555,7 +154,7 @@ fn missing_and_mistyped_fields_are_400_naming_the_field() {
         "hook.scn",
         "on webhook \"paid\" goto t\nblock t {\n  say \"paid\"\n}\n",
     );
-    let hooks = Server::start(&bot, "memory:", &[], None);
+    let hooks = Server::in_memory(&dir2, &bot);
     let r = hooks.post("/v1/webhooks/paid", r#"{"payload":{}}"#);
     let message = assert_error(&r, 400, "missing_field");
     assert!(message.contains("`user_id`"), "{message}");
@@ -567,12 +166,15 @@ fn missing_and_mistyped_fields_are_400_naming_the_field() {
     assert_eq!(r.status, 200, "{r:?}");
 }
 
-/// Sends a POST of `len` bytes (a JSON message to user `big` padded with `a`s) while reading the
-/// answer: the answer, or `None` if the server closed without one.
-fn post_huge(addr: &str, path: &str, len: usize) -> Option<Response> {
-    let prefix = b"{\"user_id\":\"big\",\"text\":\"".to_vec();
-    let suffix = b"\"}".to_vec();
-    let filler = len - prefix.len() - suffix.len();
+/// POSTs to `path` with this framing header (a `Content-Length` or `Transfer-Encoding`), the
+/// body written by `body` from a thread of its own (up to the first write that fails) while the
+/// answer is read: the answer, or `None` if the server closed without one.
+fn post_streaming(
+    addr: &str,
+    path: &str,
+    framing: &str,
+    body: impl FnOnce(&mut TcpStream) -> std::io::Result<()> + Send + 'static,
+) -> Option<Response> {
     let mut stream = TcpStream::connect(addr).expect("the server accepts");
     stream
         .set_read_timeout(Some(Duration::from_secs(15)))
@@ -580,22 +182,12 @@ fn post_huge(addr: &str, path: &str, len: usize) -> Option<Response> {
     let mut writer = stream.try_clone().expect("a second handle");
     let head = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nContent-Length: {len}\r\n\r\n"
+         Content-Type: application/json\r\n{framing}\r\n\r\n"
     );
     let sender = std::thread::spawn(move || {
-        let chunk = vec![b'a'; 64 << 10];
-        let mut left = filler;
-        if writer.write_all(head.as_bytes()).is_err() || writer.write_all(&prefix).is_err() {
-            return;
+        if writer.write_all(head.as_bytes()).is_ok() {
+            let _ = body(&mut writer);
         }
-        while left > 0 {
-            let n = left.min(chunk.len());
-            if writer.write_all(&chunk[..n]).is_err() {
-                return;
-            }
-            left -= n;
-        }
-        let _ = writer.write_all(&suffix);
     });
     let mut raw = Vec::new();
     let mut buf = [0u8; 4096];
@@ -611,14 +203,38 @@ fn post_huge(addr: &str, path: &str, len: usize) -> Option<Response> {
     (find(&raw, b"\r\n\r\n").is_some()).then(|| parse_response(&raw))
 }
 
+/// Sends a POST of `len` bytes (a JSON message to user `big` padded with `a`s) while reading the
+/// answer: the answer, or `None` if the server closed without one.
+fn post_huge(addr: &str, path: &str, len: usize) -> Option<Response> {
+    let prefix = b"{\"user_id\":\"big\",\"text\":\"";
+    let suffix = b"\"}";
+    let filler = len - prefix.len() - suffix.len();
+    post_streaming(
+        addr,
+        path,
+        &format!("Content-Length: {len}"),
+        move |writer| {
+            let chunk = vec![b'a'; 64 << 10];
+            let mut left = filler;
+            writer.write_all(prefix)?;
+            while left > 0 {
+                let n = left.min(chunk.len());
+                writer.write_all(&chunk[..n])?;
+                left -= n;
+            }
+            writer.write_all(suffix)
+        },
+    )
+}
+
 #[test]
 fn a_10_mb_body_is_413_or_closed_and_the_server_goes_on() {
     let dir = TempDir::new("huge");
     let bot = dir.write("echo.scn", ECHO);
-    let server = Server::start(&bot, "memory:", &[], None);
+    let server = Server::in_memory(&dir, &bot);
     let started = Instant::now();
     // Closed without an answer is allowed too.
-    let huge = post_huge(&server.addr, "/v1/messages", 10 << 20);
+    let huge = post_huge(&server.addr(), "/v1/messages", 10 << 20);
     if let Some(r) = huge {
         let message = assert_error(&r, 413, "body_too_large");
         assert!(message.contains("64 KiB"), "{message}");
@@ -627,11 +243,11 @@ fn a_10_mb_body_is_413_or_closed_and_the_server_goes_on() {
     server.assert_serving();
     server.assert_no_session("big");
     // Just over the limit, too, and on a webhook.
-    if let Some(r) = post_huge(&server.addr, "/v1/messages", (64 << 10) + 1) {
+    if let Some(r) = post_huge(&server.addr(), "/v1/messages", (64 << 10) + 1) {
         assert_error(&r, 413, "body_too_large");
     }
     server.assert_serving();
-    if let Some(r) = post_huge(&server.addr, "/v1/webhooks/paid", 10 << 20) {
+    if let Some(r) = post_huge(&server.addr(), "/v1/webhooks/paid", 10 << 20) {
         assert_error(&r, 413, "body_too_large");
     }
     server.assert_serving();
@@ -642,43 +258,23 @@ fn a_10_mb_body_is_413_or_closed_and_the_server_goes_on() {
 fn a_10_mb_chunked_body_without_a_length_is_413_or_closed() {
     let dir = TempDir::new("huge-chunked");
     let bot = dir.write("echo.scn", ECHO);
-    let server = Server::start(&bot, "memory:", &[], None);
-    let mut stream = TcpStream::connect(&server.addr).expect("the server accepts");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(15)))
-        .expect("a read timeout");
-    let mut writer = stream.try_clone().expect("a second handle");
-    let head = format!(
-        "POST /v1/messages HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\
-         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
-        server.addr
-    );
-    let sender = std::thread::spawn(move || {
-        let mut chunk = b"10000\r\n".to_vec();
-        chunk.extend(std::iter::repeat_n(b'a', 0x10000));
-        chunk.extend_from_slice(b"\r\n");
-        if writer.write_all(head.as_bytes()).is_err() {
-            return;
-        }
-        for _ in 0..160 {
-            if writer.write_all(&chunk).is_err() {
-                return;
+    let server = Server::in_memory(&dir, &bot);
+    let answer = post_streaming(
+        &server.addr(),
+        "/v1/messages",
+        "Transfer-Encoding: chunked",
+        |writer| {
+            let mut chunk = b"10000\r\n".to_vec();
+            chunk.extend(std::iter::repeat_n(b'a', 0x10000));
+            chunk.extend_from_slice(b"\r\n");
+            for _ in 0..160 {
+                writer.write_all(&chunk)?;
             }
-        }
-        let _ = writer.write_all(b"0\r\n\r\n");
-    });
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    while let Ok(n) = stream.read(&mut buf) {
-        if n == 0 {
-            break;
-        }
-        raw.extend_from_slice(&buf[..n]);
-    }
-    let _ = stream.shutdown(Shutdown::Both);
-    let _ = sender.join();
-    if find(&raw, b"\r\n\r\n").is_some() {
-        assert_error(&parse_response(&raw), 413, "body_too_large");
+            writer.write_all(b"0\r\n\r\n")
+        },
+    );
+    if let Some(r) = answer {
+        assert_error(&r, 413, "body_too_large");
     }
     server.assert_serving();
 }
@@ -687,7 +283,7 @@ fn a_10_mb_chunked_body_without_a_length_is_413_or_closed() {
 fn text_length_is_counted_in_characters_4096_taken_4097_refused() {
     let dir = TempDir::new("length");
     let bot = dir.write("echo.scn", ECHO);
-    let server = Server::start(&bot, "memory:", &[], None);
+    let server = Server::in_memory(&dir, &bot);
 
     // 2 and 4 bytes a character: 4,097 characters are far fewer than 64 KiB.
     let long = "é".repeat(4000) + &"😀".repeat(97);
@@ -708,7 +304,7 @@ fn text_length_is_counted_in_characters_4096_taken_4097_refused() {
 fn unknown_routes_are_404_and_wrong_methods_405_in_json() {
     let dir = TempDir::new("routes");
     let bot = dir.write("echo.scn", ECHO);
-    let server = Server::start(&bot, "memory:", &[], None);
+    let server = Server::in_memory(&dir, &bot);
     for path in [
         "/",
         "/v1",
@@ -741,8 +337,8 @@ fn unknown_routes_are_404_and_wrong_methods_405_in_json() {
 fn a_slowloris_client_is_closed_while_others_are_served() {
     let dir = TempDir::new("slowloris");
     let bot = dir.write("echo.scn", ECHO);
-    let server = Server::start(&bot, "memory:", &[], None);
-    let mut slow = TcpStream::connect(&server.addr).expect("the server accepts");
+    let server = Server::in_memory(&dir, &bot);
+    let mut slow = TcpStream::connect(server.addr()).expect("the server accepts");
     slow.write_all(b"POST /v1/messages HTTP/1.1\r\nHost: slo")
         .expect("a partial header line");
     slow.set_read_timeout(Some(Duration::from_millis(500)))
@@ -785,7 +381,13 @@ fn a_slowloris_client_is_closed_while_others_are_served() {
 fn the_api_needs_the_token_the_health_checks_do_not_and_the_log_never_shows_it() {
     let dir = TempDir::new("auth");
     let bot = dir.write("echo.scn", ECHO);
-    let mut server = Server::start(&bot, "memory:", &[], Some("secret-token"));
+    let mut server = Server::start_with(
+        &dir,
+        &bot,
+        "memory:",
+        &[("SCENARIST_TOKEN", "secret-token")],
+        &[],
+    );
     let body = br#"{"user_id":"a","text":"hi"}"#;
 
     let expect_401 = |r: &Response| {
@@ -798,7 +400,7 @@ fn the_api_needs_the_token_the_health_checks_do_not_and_the_log_never_shows_it()
     };
     let none: [(&str, &str); 1] = [("Authorization", "")];
     // No Authorization at all (bypassing the server's default header).
-    let r = try_http(&server.addr, "POST", "/v1/messages", &[], body).expect("an answer");
+    let r = try_http(&server.addr(), "POST", "/v1/messages", &[], body).expect("an answer");
     expect_401(&r);
     for auth in [
         "Bearer wrong-token",
@@ -819,7 +421,7 @@ fn the_api_needs_the_token_the_health_checks_do_not_and_the_log_never_shows_it()
         "/metrics",
         "/v1/users/a/events",
     ] {
-        let r = try_http(&server.addr, "GET", path, &[], b"").expect("an answer");
+        let r = try_http(&server.addr(), "GET", path, &[], b"").expect("an answer");
         expect_401(&r);
     }
     // None of them ran a turn.
@@ -834,7 +436,7 @@ fn the_api_needs_the_token_the_health_checks_do_not_and_the_log_never_shows_it()
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(said(&r.json()["events"]), ["hi"]);
     for path in ["/healthz", "/readyz"] {
-        let r = try_http(&server.addr, "GET", path, &[], b"").expect("an answer");
+        let r = try_http(&server.addr(), "GET", path, &[], b"").expect("an answer");
         assert_eq!(r.status, 200, "{path}: {r:?}");
     }
     server.assert_serving();
@@ -912,7 +514,7 @@ block echo {
 fn a_message_answers_the_events_run_json_prints_and_the_state() {
     let dir = TempDir::new("happy");
     let bot = dir.write("ask.scn", ASK);
-    let server = Server::start(&bot, &dir.store(), &[], None);
+    let server = Server::start(&dir, &bot, &[]);
     let inputs = ["hi", "Bob", "what?"];
     let states = ["waiting", "idle", "idle"];
     let mut events = Vec::new();
@@ -960,7 +562,7 @@ block thanks {
 fn a_webhook_runs_its_trigger_with_the_payload_and_lands_in_the_outbox() {
     let dir = TempDir::new("webhook");
     let bot = dir.write("shop.scn", SHOP);
-    let server = Server::start(&bot, "memory:", &[], None);
+    let server = Server::in_memory(&dir, &bot);
 
     let r = server.post(
         "/v1/webhooks/paid",
@@ -1038,7 +640,7 @@ block count {
 fn sessions_can_be_read_and_deleted_and_globals_read() {
     let dir = TempDir::new("admin");
     let bot = dir.write("counter.scn", COUNTER);
-    let server = Server::start(&bot, &dir.store(), &[], None);
+    let server = Server::start(&dir, &bot, &[]);
 
     assert_eq!(server.get("/v1/globals").json(), json!({"n": 0}));
     assert_eq!(said(&server.turn("a", "x")["events"]), ["n is 1"]);
@@ -1087,7 +689,7 @@ block show {
 fn a_secret_never_shows_in_answers_sessions_the_store_or_the_log() {
     let dir = TempDir::new("secret");
     let bot = dir.write("secret.scn", SECRET);
-    let mut server = Server::start(&bot, &dir.store(), &["--secret", "token=abc123"], None);
+    let mut server = Server::start(&dir, &bot, &["--secret", "token=abc123"]);
 
     // With a message id: the response is kept for a repeat (the processed table).
     let first = json!({"user_id": "s", "text": "show me", "message_id": "m1"}).to_string();
@@ -1118,7 +720,7 @@ fn a_secret_never_shows_in_answers_sessions_the_store_or_the_log() {
     );
 
     let stored = |when: &str| {
-        for entry in std::fs::read_dir(&dir.0).expect("the temp dir") {
+        for entry in std::fs::read_dir(dir.path()).expect("the temp dir") {
             let path = entry.expect("an entry").path();
             if path.extension().is_some_and(|e| e == "scn") {
                 continue;
@@ -1269,7 +871,7 @@ fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64
 fn metrics_are_prometheus_text_and_count_the_turns() {
     let dir = TempDir::new("metrics");
     let bot = dir.write("echo.scn", ECHO);
-    let server = Server::start(&bot, "memory:", &[], None);
+    let server = Server::in_memory(&dir, &bot);
     // Refused requests are not turns.
     assert_eq!(server.post("/v1/messages", "{").status, 400);
     assert_eq!(
@@ -1365,12 +967,12 @@ struct SseStream {
 
 impl SseStream {
     fn open(server: &Server, path: &str, headers: &[(&str, &str)]) -> SseStream {
-        let mut stream = TcpStream::connect(&server.addr).expect("the server accepts");
+        let mut stream = TcpStream::connect(server.addr()).expect("the server accepts");
         let mut request = format!(
             "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n",
-            server.addr
+            server.addr()
         );
-        if let Some(token) = &server.token {
+        if let Some(token) = server.token() {
             request.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
         for (name, value) in headers {
@@ -1486,7 +1088,7 @@ impl SseStream {
 fn sse_streams_a_timers_message_and_a_reconnect_does_not_repeat_it() {
     let dir = TempDir::new("sse");
     let bot = dir.write("timer.scn", TIMER);
-    let server = Server::start(&bot, "memory:", &[], None);
+    let server = Server::in_memory(&dir, &bot);
 
     let mut stream = SseStream::open(&server, "/v1/users/s/events", &[]);
     assert_eq!(said(&server.turn("s", "go")["events"]), ["soon"]);
@@ -1665,11 +1267,12 @@ fn timer_and_webhook_events_are_delivered_signed_retried_and_in_order() {
     let bot = dir.write("timer.scn", TIMER);
     let peer = Peer::start(2, Duration::ZERO);
     let url = format!("http://{}/hook", peer.addr);
-    let server = Server::start(
+    let server = Server::start_with(
+        &dir,
         &bot,
         &dir.store(),
+        &[("SCENARIST_TOKEN", "deliver-token")],
         &["--deliver-url", &url],
-        Some("deliver-token"),
     );
 
     // The message's answer is in its response (not delivered); its timer's is, one second on.
@@ -1763,7 +1366,7 @@ fn says(word: &str) -> String {
 fn reload_by_request_and_by_sighup_and_a_broken_bot_keeps_the_old_one() {
     let dir = TempDir::new("reload");
     let bot = dir.write("bot.scn", &says("one"));
-    let server = Server::start(&bot, "memory:", &[], None);
+    let server = Server::in_memory(&dir, &bot);
     assert_eq!(said(&server.turn("r1", "hi")["events"]), ["one"]);
 
     dir.write("bot.scn", &says("two"));
@@ -1825,9 +1428,9 @@ fn sigterm_finishes_the_turn_in_progress_and_exits_0() {
             peer.addr
         ),
     );
-    let mut server = Server::start(&bot, &dir.store(), &["--allow-host", &peer.addr], None);
+    let mut server = Server::start(&dir, &bot, &["--allow-host", &peer.addr]);
     let mut stream = SseStream::open(&server, "/v1/users/t/events", &[]);
-    let addr = server.addr.clone();
+    let addr = server.addr();
     let client = std::thread::spawn(move || {
         try_http(
             &addr,
@@ -1874,8 +1477,11 @@ fn sigterm_finishes_the_turn_in_progress_and_exits_0() {
     assert!(turn < stopped, "{log}");
     // No message text is logged.
     assert!(!log.contains("\"hi\""), "{log}");
-    assert!(TcpStream::connect(&server.addr).is_err(), "still listening");
+    assert!(
+        TcpStream::connect(server.addr()).is_err(),
+        "still listening"
+    );
     // The turn was committed before the exit: a new server on the store has the session.
-    let server = Server::start(&bot, &dir.store(), &["--allow-host", &peer.addr], None);
+    let server = Server::start(&dir, &bot, &["--allow-host", &peer.addr]);
     assert_eq!(server.get("/v1/sessions/t").status, 200);
 }

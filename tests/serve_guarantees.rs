@@ -8,30 +8,29 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::serve::{get, post, Server, SlowPeer, TempDir};
+use common::serve::{get, post, said, Server, SlowPeer, TempDir};
+
+/// A block that reads `%VAR%`, waits `ms` on the slow peer, writes `%VAR% + 1` back and says
+/// `say`: two turns running it side by side would both read the same value.
+fn read_call_write(block: &str, var: &str, peer: &SlowPeer, ms: u64, say: &str) -> String {
+    format!(
+        "block {block} {{\n  set %before% = %{var}%\n  \
+         http GET \"http://{}/slow/{ms}\" {{ on error goto failed }}\n  \
+         set %{var}% = %before% + 1\n  say \"{say}\"\n}}\n",
+        peer.addr()
+    )
+}
+
+/// Where the peer's errors go.
+const FAILED: &str = "block failed {\n  say \"failed: %error%\"\n}\n";
 
 /// A user counter read before and written after a slow call: two turns of one user side by
 /// side would both read the same count.
-const COUNTER: &str = r#"
-user %count% = 0
-on message goto count
-block count {
-  set %before% = %count%
-  http GET "http://PEER/slow/MS" { on error goto failed }
-  set %count% = %before% + 1
-  say "%count% %message%"
-}
-block failed {
-  say "failed: %error%"
-}
-"#;
-
 fn counter_bot(dir: &TempDir, peer: &SlowPeer, ms: u64) -> std::path::PathBuf {
+    let count = read_call_write("count", "count", peer, ms, "%count% %message%");
     dir.write(
         "counter.scn",
-        &COUNTER
-            .replace("PEER", &peer.addr())
-            .replace("MS", &ms.to_string()),
+        &format!("\nuser %count% = 0\non message goto count\n{count}{FAILED}"),
     )
 }
 
@@ -43,14 +42,23 @@ fn message(user: &str, text: &str, id: Option<&str>) -> String {
     body.to_string()
 }
 
-/// The texts of a turn's message events.
-fn said(response: &serde_json::Value) -> Vec<String> {
-    response["events"]
-        .as_array()
+/// A message to this user.
+fn send(server: &Server, user: &str, text: &str, id: Option<&str>) -> (u16, String) {
+    post(&server.addr(), "/v1/messages", &message(user, text, id))
+}
+
+/// `n` messages posted at once, the `i`th `body(i)`, each from a thread of its own: the
+/// answers, in order.
+fn post_at_once(server: &Server, n: usize, body: impl Fn(usize) -> String) -> Vec<(u16, String)> {
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let (addr, body) = (server.addr(), body(i));
+            std::thread::spawn(move || post(&addr, "/v1/messages", &body))
+        })
+        .collect();
+    threads
         .into_iter()
-        .flatten()
-        .filter(|e| e["type"] == "message")
-        .filter_map(|e| e["text"].as_str().map(str::to_string))
+        .map(|t| t.join().expect("a client"))
         .collect()
 }
 
@@ -64,20 +72,11 @@ fn turns_of_one_user_run_one_at_a_time() {
         &bot,
         &["--user-rate", "0", "--allow-host", &peer.addr()],
     );
-    let threads: Vec<_> = (0..50)
-        .map(|i| {
-            let addr = server.addr();
-            std::thread::spawn(move || {
-                post(&addr, "/v1/messages", &message("u", &format!("m{i}"), None))
-            })
-        })
-        .collect();
     let mut counts = Vec::new();
-    for t in threads {
-        let (status, body) = t.join().expect("a client thread");
+    for (status, body) in post_at_once(&server, 50, |i| message("u", &format!("m{i}"), None)) {
         assert_eq!(status, 200, "{body}");
         let response: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-        let text = said(&response).join(" ");
+        let text = said(&response["events"]).join(" ");
         let count: u32 = text
             .split(' ')
             .next()
@@ -88,8 +87,7 @@ fn turns_of_one_user_run_one_at_a_time() {
     counts.sort_unstable();
     // Interleaved turns would have read the same count: duplicates and a lower total.
     assert_eq!(counts, (1..=50).collect::<Vec<_>>());
-    let (_, session) = get(&server.addr(), "/v1/sessions/u");
-    let session: serde_json::Value = serde_json::from_str(&session).expect("JSON");
+    let session = server.get("/v1/sessions/u").json();
     assert_eq!(session["user"]["count"], 50);
     assert_eq!(session["messages"], 50);
 }
@@ -106,16 +104,8 @@ fn other_users_are_not_held_up_by_a_slow_turn() {
     // A fast bot would answer these in milliseconds; they share the slow one's peer but not
     // its user: each waits 3 s on its own call, side by side, not one after another.
     let started = Instant::now();
-    let threads: Vec<_> = (0..20)
-        .map(|i| {
-            let addr = server.addr();
-            std::thread::spawn(move || {
-                post(&addr, "/v1/messages", &message(&format!("o{i}"), "x", None))
-            })
-        })
-        .collect();
-    for t in threads {
-        assert_eq!(t.join().expect("a client").0, 200);
+    for (status, _) in post_at_once(&server, 20, |i| message(&format!("o{i}"), "x", None)) {
+        assert_eq!(status, 200);
     }
     assert!(
         started.elapsed() < Duration::from_millis(5500),
@@ -132,17 +122,9 @@ fn a_message_id_is_processed_once_also_after_a_restart() {
     let bot = counter_bot(&dir, &peer, 0);
     let args = ["--allow-host", &peer.addr()];
     let mut server = Server::start(&dir, &bot, &args);
-    let first = post(
-        &server.addr(),
-        "/v1/messages",
-        &message("u", "hi", Some("id-1")),
-    );
+    let first = send(&server, "u", "hi", Some("id-1"));
     assert_eq!(first.0, 200);
-    let again = post(
-        &server.addr(),
-        "/v1/messages",
-        &message("u", "hello", Some("id-1")),
-    );
+    let again = send(&server, "u", "hello", Some("id-1"));
     assert_eq!(again, first, "a repeat gets the first response");
     // A number and a string are the same id as the client wrote it.
     let numeric = post(
@@ -157,24 +139,15 @@ fn a_message_id_is_processed_once_also_after_a_restart() {
     );
     assert_eq!(numeric, numeric_again);
     // The same id from another user is that user's own message.
-    let other = post(
-        &server.addr(),
-        "/v1/messages",
-        &message("v", "hi", Some("id-1")),
-    );
+    let other = send(&server, "v", "hi", Some("id-1"));
     assert!(other.1.contains("\"1 hi\""), "{}", other.1);
     server.restart(&args);
-    let after_restart = post(
-        &server.addr(),
-        "/v1/messages",
-        &message("u", "again", Some("id-1")),
-    );
+    let after_restart = send(&server, "u", "again", Some("id-1"));
     assert_eq!(
         after_restart, first,
         "the stored response survives a restart"
     );
-    let (_, session) = get(&server.addr(), "/v1/sessions/u");
-    let session: serde_json::Value = serde_json::from_str(&session).expect("JSON");
+    let session = server.get("/v1/sessions/u").json();
     assert_eq!(session["user"]["count"], 2, "id-1 and 7 ran once each");
     assert_eq!(peer.requests(), 3, "one call per turn that ran");
 }
@@ -187,15 +160,7 @@ fn a_turn_killed_in_the_middle_left_nothing_and_can_be_retried() {
     let bot = counter_bot(&dir, &peer, 0);
     let args = ["--allow-host", &peer.addr()];
     let mut server = Server::start(&dir, &bot, &args);
-    assert_eq!(
-        post(
-            &server.addr(),
-            "/v1/messages",
-            &message("u", "one", Some("a"))
-        )
-        .0,
-        200
-    );
+    assert_eq!(send(&server, "u", "one", Some("a")).0, 200);
     let (_, before) = get(&server.addr(), "/v1/sessions/u");
     peer.set_delay(Duration::from_secs(30));
     let addr = server.addr();
@@ -209,11 +174,7 @@ fn a_turn_killed_in_the_middle_left_nothing_and_can_be_retried() {
     server.restart(&args);
     let (_, after) = get(&server.addr(), "/v1/sessions/u");
     assert_eq!(after, before, "the session is as before the killed turn");
-    let retried = post(
-        &server.addr(),
-        "/v1/messages",
-        &message("u", "two", Some("b")),
-    );
+    let retried = send(&server, "u", "two", Some("b"));
     assert_eq!(retried.0, 200);
     assert!(retried.1.contains("\"2 two\""), "{}", retried.1);
 }
@@ -222,42 +183,16 @@ fn a_turn_killed_in_the_middle_left_nothing_and_can_be_retried() {
 fn concurrent_turns_never_lose_an_update_of_a_global() {
     let dir = TempDir::new("globals");
     let peer = SlowPeer::start();
+    let add = read_call_write("add", "n", &peer, 5, "added");
     let bot = dir.write(
         "bot.scn",
-        &r#"
-global %n% = 0
-on message "echo" goto echo
-on message goto add
-block add {
-  set %before% = %n%
-  http GET "http://PEER/slow/5" { on error goto failed }
-  set %n% = %before% + 1
-  say "added"
-}
-block echo {
-  say "echo"
-}
-block failed {
-  say "failed: %error%"
-}
-"#
-        .replace("PEER", &peer.addr()),
+        &format!(
+            "\nglobal %n% = 0\non message \"echo\" goto echo\non message goto add\n{add}\
+             block echo {{\n  say \"echo\"\n}}\n{FAILED}"
+        ),
     );
     let server = Server::start(&dir, &bot, &["--allow-host", &peer.addr()]);
-    let threads: Vec<_> = (0..100)
-        .map(|i| {
-            let addr = server.addr();
-            std::thread::spawn(move || {
-                post(
-                    &addr,
-                    "/v1/messages",
-                    &message(&format!("u{i}"), "add", None),
-                )
-            })
-        })
-        .collect();
-    for t in threads {
-        let (status, body) = t.join().expect("a client");
+    for (status, body) in post_at_once(&server, 100, |i| message(&format!("u{i}"), "add", None)) {
         assert_eq!(status, 200);
         assert!(body.contains("added"), "{body}");
     }
@@ -324,8 +259,7 @@ block later {
 fn outbox(server: &Server, user: &str, want: usize, within: Duration) -> Vec<serde_json::Value> {
     let deadline = Instant::now() + within;
     loop {
-        let (_, body) = get(&server.addr(), &format!("/v1/users/{user}/events"));
-        let parsed: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        let parsed = server.get(&format!("/v1/users/{user}/events")).json();
         let entries = parsed["entries"].as_array().cloned().unwrap_or_default();
         if entries.len() >= want || Instant::now() > deadline {
             return entries;
@@ -340,10 +274,7 @@ fn a_timer_fires_within_a_second_of_its_time_and_once() {
     let bot = dir.write("bot.scn", REMINDER);
     let server = Server::start(&dir, &bot, &[]);
     let set_at = Instant::now();
-    assert_eq!(
-        post(&server.addr(), "/v1/messages", &message("u", "go", None)).0,
-        200
-    );
+    assert_eq!(send(&server, "u", "go", None).0, 200);
     let entries = outbox(&server, "u", 1, Duration::from_secs(5));
     let took = set_at.elapsed();
     assert_eq!(entries.len(), 1, "the reminder fired");
@@ -368,10 +299,7 @@ fn a_timer_that_came_due_while_the_server_was_down_fires_on_start() {
     let dir = TempDir::new("timer-down");
     let bot = dir.write("bot.scn", REMINDER);
     let mut server = Server::start(&dir, &bot, &[]);
-    assert_eq!(
-        post(&server.addr(), "/v1/messages", &message("u", "go", None)).0,
-        200
-    );
+    assert_eq!(send(&server, "u", "go", None).0, 200);
     server.stop();
     std::thread::sleep(Duration::from_millis(1500));
     let started = Instant::now();
@@ -384,8 +312,7 @@ fn a_timer_that_came_due_while_the_server_was_down_fires_on_start() {
         started.elapsed()
     );
     std::thread::sleep(Duration::from_millis(700));
-    let (_, session) = get(&server.addr(), "/v1/sessions/u");
-    let session: serde_json::Value = serde_json::from_str(&session).expect("JSON");
+    let session = server.get("/v1/sessions/u").json();
     assert_eq!(session["user"]["fired"], 1);
 }
 
@@ -396,22 +323,10 @@ fn a_user_sending_faster_than_the_rate_gets_429_and_others_do_not() {
         "bot.scn",
         "on message goto e\nblock e { say \"%message%\" }\n",
     );
-    let server = Server::start_with(&dir, &bot, "memory:", &[], &[]);
-    let threads: Vec<_> = (0..40)
-        .map(|i| {
-            let addr = server.addr();
-            std::thread::spawn(move || {
-                post(
-                    &addr,
-                    "/v1/messages",
-                    &message("fast", &format!("{i}"), None),
-                )
-            })
-        })
-        .collect();
-    let statuses: Vec<u16> = threads
+    let server = Server::in_memory(&dir, &bot);
+    let statuses: Vec<u16> = post_at_once(&server, 40, |i| message("fast", &format!("{i}"), None))
         .into_iter()
-        .map(|t| t.join().expect("a client").0)
+        .map(|(status, _)| status)
         .collect();
     let ok = statuses.iter().filter(|s| **s == 200).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
@@ -421,28 +336,15 @@ fn a_user_sending_faster_than_the_rate_gets_429_and_others_do_not() {
         (20..=30).contains(&ok),
         "{ok} of 40 went through: {statuses:?}"
     );
-    let (status, body) = post(
-        &server.addr(),
-        "/v1/messages",
-        &message("other", "hi", None),
-    );
+    let (status, body) = send(&server, "other", "hi", None);
     assert_eq!(status, 200, "another user is not limited: {body}");
-    let (status, body) = post(&server.addr(), "/v1/messages", &message("fast", "x", None));
+    let (status, body) = send(&server, "fast", "x", None);
     if status == 429 {
         assert!(body.contains("too_many_requests"), "{body}");
     }
     std::thread::sleep(Duration::from_millis(1100));
-    assert_eq!(
-        post(
-            &server.addr(),
-            "/v1/messages",
-            &message("fast", "later", None)
-        )
-        .0,
-        200
-    );
-    let (_, session) = get(&server.addr(), "/v1/sessions/fast");
-    let session: serde_json::Value = serde_json::from_str(&session).expect("JSON");
+    assert_eq!(send(&server, "fast", "later", None).0, 200);
+    let session = server.get("/v1/sessions/fast").json();
     assert_eq!(
         session["messages"].as_u64(),
         Some(ok as u64 + u64::from(status == 200) + 1),
@@ -458,11 +360,7 @@ fn a_secret_copied_into_a_global_is_never_stored() {
         "global %auth% = \"\"\non message goto e\nblock e {\n  set %auth% = \"Bearer %token%\"\n  say \"%auth%\"\n}\n",
     );
     let mut server = Server::start(&dir, &bot, &["--secret", "token=abc123"]);
-    let (status, body) = post(
-        &server.addr(),
-        "/v1/messages",
-        &message("u", "hi", Some("1")),
-    );
+    let (status, body) = send(&server, "u", "hi", Some("1"));
     assert_eq!(status, 200);
     assert!(
         body.contains("Bearer ***") && !body.contains("abc123"),

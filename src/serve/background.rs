@@ -23,25 +23,41 @@ pub async fn timer_loop(app: Arc<App>, stop: tokio::sync::watch::Receiver<bool>)
             return;
         }
         let now = now_ms();
+        let mut failed = false;
         match app.store.due(now, 256).await {
             Ok(users) if !users.is_empty() => {
                 let mut tasks = tokio::task::JoinSet::new();
                 for user in users {
                     let app = app.clone();
                     tasks.spawn(async move {
-                        if let Err(e) = app.fire_due(&user, now).await {
+                        let fired = app.fire_due(&user, now).await;
+                        if let Err(e) = &fired {
                             tracing::warn!(user = %user, error = ?e, "timers could not fire");
                         }
+                        fired.is_ok()
                     });
                 }
-                while tasks.join_next().await.is_some() {}
-                continue;
+                let mut all_fired = true;
+                while let Some(fired) = tasks.join_next().await {
+                    all_fired &= fired.unwrap_or(false);
+                }
+                if all_fired {
+                    continue;
+                }
+                // A timer that cannot fire (the store is down, a session cannot be read) is
+                // tried again after a pause, not in a busy loop.
+                failed = true;
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "the store cannot list due timers"),
+            Err(e) => {
+                tracing::warn!(error = %e, "the store cannot list due timers");
+                failed = true;
+            }
         }
         let wait = match app.store.next_due().await {
-            Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64),
+            Ok(Some(due)) if !failed => {
+                Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64)
+            }
             _ => TIMER_POLL,
         }
         .min(TIMER_POLL);

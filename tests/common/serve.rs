@@ -1,15 +1,19 @@
-//! A real `scenarist serve` process on a free loopback port, a plain HTTP/1.1 client, and a
-//! slow HTTP peer for bots to call.
+//! A real `scenarist serve` process on a free loopback port, a plain HTTP/1.1 client (status,
+//! headers and body, chunked or not), and a slow HTTP peer for bots to call.
 
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_scenarist");
 
 /// A directory of its own under the system's temporary directory, removed at the end.
 pub struct TempDir(PathBuf);
@@ -37,6 +41,11 @@ impl TempDir {
         std::fs::write(&path, text).expect("write a file");
         path
     }
+
+    /// A SQLite store in the directory, as `--store` takes it.
+    pub fn store(&self) -> String {
+        format!("sqlite:{}", self.0.join("store.db").display())
+    }
 }
 
 impl Drop for TempDir {
@@ -45,29 +54,217 @@ impl Drop for TempDir {
     }
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
         .port()
 }
 
-/// `scenarist serve BOT` with a SQLite store in the test's directory, killed when dropped.
+// ---------------------------------------------------------------------------------------------
+// A blocking HTTP/1.1 client.
+// ---------------------------------------------------------------------------------------------
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Decodes the complete chunks of a chunked body: the data, and how many bytes were used.
+pub fn dechunk(raw: &[u8]) -> (Vec<u8>, usize) {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while let Some(line) = find(&raw[at..], b"\r\n") {
+        let size_text = String::from_utf8_lossy(&raw[at..at + line]).into_owned();
+        let size_text = size_text.split(';').next().unwrap_or("").trim().to_string();
+        let size = usize::from_str_radix(&size_text, 16)
+            .unwrap_or_else(|_| panic!("a chunk size, not {size_text:?}"));
+        let start = at + line + 2;
+        if size == 0 {
+            at = raw.len();
+            break;
+        }
+        if raw.len() < start + size + 2 {
+            break;
+        }
+        out.extend_from_slice(&raw[start..start + size]);
+        at = start + size + 2;
+    }
+    (out, at)
+}
+
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("a JSON body ({e}), not {:?}", self.body))
+    }
+}
+
+/// Splits a status line and headers from the body (after any `1xx` interim answers).
+pub fn parse_head(raw: &[u8]) -> (u16, Vec<(String, String)>, usize) {
+    let end = find(raw, b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("a complete head in {:?}", String::from_utf8_lossy(raw)));
+    let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let status: u16 = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("a status line, not {status_line:?}"));
+    if (100..200).contains(&status) {
+        let (status, headers, used) = parse_head(&raw[end + 4..]);
+        return (status, headers, end + 4 + used);
+    }
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_string(), v.trim().to_string()))
+        .collect();
+    (status, headers, end + 4)
+}
+
+/// A whole raw answer: its status, headers and (de-chunked) body.
+pub fn parse_response(raw: &[u8]) -> Response {
+    let (status, headers, body_at) = parse_head(raw);
+    let mut response = Response {
+        status,
+        headers,
+        body: String::new(),
+    };
+    let rest = &raw[body_at..];
+    let body = if response
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
+        dechunk(rest).0
+    } else if let Some(len) = response
+        .header("content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        rest[..len.min(rest.len())].to_vec()
+    } else {
+        rest.to_vec()
+    };
+    response.body = String::from_utf8(body).expect("a UTF-8 body");
+    response
+}
+
+/// One HTTP/1.1 request with `Connection: close` (a POST or a body as JSON); the whole answer.
+pub fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Response> {
+    let mut stream = TcpStream::connect(addr)?;
+    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        request.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if !body.is_empty() || method == "POST" {
+        request.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        ));
+    }
+    request.push_str("\r\n");
+    let mut bytes = request.into_bytes();
+    bytes.extend_from_slice(body);
+    stream.write_all(&bytes)?;
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw)?;
+    if raw.is_empty() {
+        return Err(std::io::Error::other("the server closed without an answer"));
+    }
+    Ok(parse_response(&raw))
+}
+
+/// POST a JSON body; the status (0 when the connection failed) and the body.
+pub fn post(addr: &str, path: &str, body: &str) -> (u16, String) {
+    try_http(addr, "POST", path, &[], body.as_bytes())
+        .map_or((0, String::new()), |r| (r.status, r.body))
+}
+
+pub fn get(addr: &str, path: &str) -> (u16, String) {
+    try_http(addr, "GET", path, &[], b"").map_or((0, String::new()), |r| (r.status, r.body))
+}
+
+/// The texts of the `message` events.
+pub fn said(events: &Value) -> Vec<String> {
+    events
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] == "message")
+        .filter_map(|e| e["text"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The answer is `{"error":{"code","message"}}` with this status and code: its message.
+#[track_caller]
+pub fn assert_error(r: &Response, status: u16, code: &str) -> String {
+    assert_eq!(r.status, status, "{r:?}");
+    assert!(
+        r.header("content-type")
+            .is_some_and(|v| v.starts_with("application/json")),
+        "{r:?}"
+    );
+    let body = r.json();
+    let error = body["error"]
+        .as_object()
+        .unwrap_or_else(|| panic!("an error object in {body}"));
+    assert_eq!(error.get("code"), Some(&json!(code)), "{body}");
+    let message = error
+        .get("message")
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("a message in {body}"));
+    assert!(!message.is_empty(), "{body}");
+    message.to_string()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The server.
+// ---------------------------------------------------------------------------------------------
+
+/// `scenarist serve BOT` on a free loopback port, its stderr in a log file of its own in the
+/// test's directory, killed when dropped.
 pub struct Server {
     child: Option<Child>,
     port: u16,
     bot: PathBuf,
     store: String,
-    log: PathBuf,
+    log_path: PathBuf,
     env: Vec<(String, String)>,
 }
 
 impl Server {
+    /// With a SQLite store in the test's directory.
     pub fn start(dir: &TempDir, bot: &Path, args: &[&str]) -> Server {
-        let store = format!("sqlite:{}", dir.path().join("store.db").display());
-        Server::start_with(dir, bot, &store, &[], args)
+        Server::start_with(dir, bot, &dir.store(), &[], args)
     }
 
+    /// With a `memory:` store and no arguments.
+    pub fn in_memory(dir: &TempDir, bot: &Path) -> Server {
+        Server::start_with(dir, bot, "memory:", &[], &[])
+    }
+
+    /// With this store and these environment variables (`SCENARIST_TOKEN` is the token
+    /// [`Server::request`] sends).
     pub fn start_with(
         dir: &TempDir,
         bot: &Path,
@@ -75,34 +272,50 @@ impl Server {
         env: &[(&str, &str)],
         args: &[&str],
     ) -> Server {
+        static N: AtomicUsize = AtomicUsize::new(0);
         let mut server = Server {
             child: None,
-            port: free_port(),
+            port: 0,
             bot: bot.to_path_buf(),
             store: store.to_string(),
-            log: dir.path().join("server.log"),
+            log_path: dir
+                .path()
+                .join(format!("server-{}.log", N.fetch_add(1, Ordering::Relaxed))),
             env: env
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
         };
-        server.spawn(args);
-        server
+        // A port picked free may be taken by another test before the server binds it.
+        for _ in 0..3 {
+            server.port = free_port();
+            let _ = std::fs::remove_file(&server.log_path);
+            if server.spawn(args) {
+                return server;
+            }
+            if !server.log().contains("cannot listen") {
+                break;
+            }
+        }
+        panic!("the server did not start:\n{}", server.log());
     }
 
-    fn spawn(&mut self, args: &[&str]) {
+    /// Starts the process and polls `/healthz` until it answers; false (and no process) if it
+    /// ended first or did not answer in time.
+    fn spawn(&mut self, args: &[&str]) -> bool {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&self.log)
+            .open(&self.log_path)
             .expect("the server's log");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_scenarist"));
+        let mut command = Command::new(BIN);
         command
             .arg("serve")
             .arg(&self.bot)
-            .args(["--listen", &format!("127.0.0.1:{}", self.port)])
-            .args(["--store", &self.store])
+            .args(["--listen", &self.addr(), "--store", &self.store])
             .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("SCENARIST_LOG")
             .env_remove("SCENARIST_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -111,46 +324,75 @@ impl Server {
             command.env(k, v);
         }
         self.child = Some(command.spawn().expect("scenarist serve starts"));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok((200, _)) = try_request(&self.addr(), "GET", "/healthz", None, &[]) {
-                return;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if child.try_wait().ok().flatten().is_some() {
+                    self.child = None;
+                    return false;
+                }
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
-                panic!("the server exited with {status}: {}", self.log_text());
+            if try_http(&self.addr(), "GET", "/healthz", &[], b"").is_ok_and(|r| r.status == 200) {
+                return true;
             }
-            assert!(
-                Instant::now() < deadline,
-                "the server did not start: {}",
-                self.log_text()
-            );
             std::thread::sleep(Duration::from_millis(20));
         }
+        self.kill_hard();
+        false
     }
 
     pub fn addr(&self) -> String {
         format!("127.0.0.1:{}", self.port)
     }
 
+    /// The token it was started with, if any.
+    pub fn token(&self) -> Option<&str> {
+        self.env
+            .iter()
+            .find(|(k, _)| k == "SCENARIST_TOKEN")
+            .map(|(_, v)| v.as_str())
+    }
+
     pub fn pid(&self) -> u32 {
-        self.child.as_ref().map_or(0, Child::id)
+        self.child.as_ref().expect("the server is running").id()
     }
 
-    pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+    pub fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -{signal} failed");
     }
 
-    /// SIGTERM, and waits for the exit; its status code.
-    pub fn stop(&mut self) -> Option<i32> {
-        let mut child = self.child.take()?;
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
-        child.wait().ok().and_then(|s| s.code())
+    /// What the server wrote on stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log_path).unwrap_or_default()
+    }
+
+    /// Waits for the process to end (killing it after the deadline): its status.
+    pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
+        let deadline = Instant::now() + within;
+        let child = self.child.as_mut().expect("the server is running");
+        loop {
+            if let Some(status) = child.try_wait().expect("the child can be waited for") {
+                self.child = None;
+                return status;
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the server did not exit within {within:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGTERM, then the exit status and the whole log.
+    pub fn stop(&mut self) -> (ExitStatus, String) {
+        self.signal("TERM");
+        let status = self.wait_exit(Duration::from_secs(15));
+        (status, self.log())
     }
 
     /// SIGKILL: the process dies wherever it is.
@@ -163,8 +405,79 @@ impl Server {
 
     /// Stops (if running) and starts again on the same port and store.
     pub fn restart(&mut self, args: &[&str]) {
-        self.stop();
-        self.spawn(args);
+        if self.child.is_some() {
+            self.stop();
+        }
+        assert!(
+            self.spawn(args),
+            "the server did not start again:\n{}",
+            self.log()
+        );
+    }
+
+    /// A request with the server's token (unless it has an `Authorization` of its own); the
+    /// answer.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let auth = self.token().map(|t| format!("Bearer {t}"));
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        if let Some(auth) = &auth {
+            if !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("authorization"))
+            {
+                all.push(("Authorization", auth));
+            }
+        }
+        try_http(&self.addr(), method, path, &all, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log()))
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.request("GET", path, &[], b"")
+    }
+
+    pub fn post(&self, path: &str, body: &str) -> Response {
+        self.request("POST", path, &[], body.as_bytes())
+    }
+
+    pub fn delete(&self, path: &str) -> Response {
+        self.request("DELETE", path, &[], b"")
+    }
+
+    pub fn message(&self, user: &str, text: &str) -> Response {
+        self.post(
+            "/v1/messages",
+            &json!({ "user_id": user, "text": text }).to_string(),
+        )
+    }
+
+    /// A turn that must succeed: its JSON.
+    pub fn turn(&self, user: &str, text: &str) -> Value {
+        let r = self.message(user, text);
+        assert_eq!(r.status, 200, "{r:?}");
+        r.json()
+    }
+
+    /// The server still answers: its health check and a turn of a user of its own.
+    pub fn assert_serving(&self) {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let r = self.get("/healthz");
+        assert_eq!(r.status, 200, "{r:?}");
+        let user = format!("still-{}", NEXT.fetch_add(1, Ordering::Relaxed));
+        let r = self.message(&user, "still there?");
+        assert_eq!(r.status, 200, "{r:?}\n{}", self.log());
+        assert!(r.json()["events"].is_array(), "{r:?}");
+    }
+
+    pub fn assert_no_session(&self, user: &str) {
+        let r = self.get(&format!("/v1/sessions/{user}"));
+        assert_error(&r, 404, "no_session");
     }
 }
 
@@ -174,74 +487,9 @@ impl Drop for Server {
     }
 }
 
-/// One request over a new connection; the status and the body.
-pub fn try_request(
-    addr: &str,
-    method: &str,
-    path: &str,
-    body: Option<&str>,
-    headers: &[(&str, &str)],
-) -> std::io::Result<(u16, String)> {
-    let mut stream = TcpStream::connect(addr)?;
-    stream.set_read_timeout(Some(Duration::from_secs(60)))?;
-    let mut request = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
-    for (name, value) in headers {
-        request += &format!("{name}: {value}\r\n");
-    }
-    if let Some(body) = body {
-        request += &format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n",
-            body.len()
-        );
-    }
-    request += "\r\n";
-    request += body.unwrap_or("");
-    stream.write_all(request.as_bytes())?;
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response)?;
-    let text = String::from_utf8_lossy(&response).into_owned();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
-    let status = head
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {text:?}")))?;
-    let chunked = head
-        .to_ascii_lowercase()
-        .contains("transfer-encoding: chunked");
-    Ok((
-        status,
-        if chunked {
-            dechunk(body)
-        } else {
-            body.to_string()
-        },
-    ))
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let Ok(n) = usize::from_str_radix(size.trim(), 16) else {
-            break;
-        };
-        if n == 0 || rest.len() < n {
-            break;
-        }
-        out += &rest[..n];
-        body = rest[n..].trim_start_matches("\r\n");
-    }
-    out
-}
-
-/// POST a JSON body; the status (0 when the connection failed) and the body.
-pub fn post(addr: &str, path: &str, body: &str) -> (u16, String) {
-    try_request(addr, "POST", path, Some(body), &[]).unwrap_or((0, String::new()))
-}
-
-pub fn get(addr: &str, path: &str) -> (u16, String) {
-    try_request(addr, "GET", path, None, &[]).unwrap_or((0, String::new()))
-}
+// ---------------------------------------------------------------------------------------------
+// A slow peer.
+// ---------------------------------------------------------------------------------------------
 
 /// An HTTP peer on 127.0.0.1 that answers `GET /slow/MS` with `{}` after MS milliseconds (or
 /// after the delay set with [`SlowPeer::set_delay`], when larger), each request on a thread
