@@ -95,7 +95,7 @@ fn missing_and_mistyped_fields_are_400_naming_the_field() {
     let bot = dir.write("echo.scn", ECHO);
     let server = Server::in_memory(&dir, &bot);
 
-    let cases: [(&str, &str, &str, &str); 8] = [
+    let cases: [(&str, &str, &str, &str); 10] = [
         (r#"{"text":"hi"}"#, "missing_field", "user_id", ""),
         (
             r#"{"user_id":null,"text":"hi"}"#,
@@ -127,6 +127,18 @@ fn missing_and_mistyped_fields_are_400_naming_the_field() {
             "invalid_field",
             "user_id",
             "",
+        ),
+        (
+            r#"{"user_id":"nul\u0000","text":"hi"}"#,
+            "invalid_field",
+            "user_id",
+            "",
+        ),
+        (
+            r#"{"user_id":"mn","text":"hi","message_id":"a\nb"}"#,
+            "invalid_field",
+            "message_id",
+            "mn",
         ),
         (
             r#"{"user_id":"un","text":"hi","user_name":5}"#,

@@ -152,7 +152,7 @@ pub fn run(args: ServeArgs) -> u8 {
         Ok(rt) => rt,
         Err(e) => return usage_error(format!("cannot start the runtime: {e}")),
     };
-    let store = match crate::serve::store::open(&args.store) {
+    let store = match tokio.block_on(crate::serve::store::open_async(&args.store)) {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };

@@ -261,6 +261,12 @@ fn check_id(field: &str, s: String) -> Result<String, ApiError> {
             format!("`{field}` must not be empty"),
         ));
     }
+    if s.chars().any(char::is_control) {
+        return Err(ApiError::bad(
+            "invalid_field",
+            format!("`{field}` must not contain control characters"),
+        ));
+    }
     if s.chars().count() > MAX_ID_CHARS {
         return Err(ApiError::bad(
             "invalid_field",

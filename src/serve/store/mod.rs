@@ -1,18 +1,21 @@
 //! Where `serve` keeps what must survive a restart: a session per user, the bot's globals, the
 //! pending timers, the ids of processed messages with their responses, and the outbox. One
 //! trait, [`Store`], with an implementation per backend: `memory:` (nothing survives), `sqlite:`
-//! (embedded, one process). Every turn is written by one [`Store::commit`]: all of it or none.
+//! (embedded, one process), `postgres://` (shared by several processes). Every turn is written
+//! by one [`Store::commit`]: all of it or none.
 //!
 //! The store holds data, not locks: the order of one user's turns is kept by the server
 //! (`serve::Users`); a backend shared by several processes adds its own claim on top.
 
 mod memory;
+mod postgres;
 mod sqlite;
 
 use std::future::Future;
 use std::pin::Pin;
 
 pub use memory::Memory;
+pub use postgres::Postgres;
 pub use sqlite::Sqlite;
 
 /// What a store call gives back, later.
@@ -81,7 +84,7 @@ pub struct Stats {
 
 /// A backend. Every call is one round trip; [`Store::commit`] is one transaction.
 pub trait Store: Send + Sync {
-    /// `memory`, `sqlite`: for logs and metrics.
+    /// `memory`, `sqlite`, `postgres`: for logs and metrics.
     fn kind(&self) -> &'static str;
 
     /// Whether the store answers (`/readyz`).
@@ -132,7 +135,25 @@ pub trait Store: Send + Sync {
     fn stats(&self) -> Fut<'_, Stats>;
 }
 
-/// Opens the store `--store` names: `memory:`, `sqlite:FILE`.
+/// Whether `--store` names a PostgreSQL database.
+fn is_postgres(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+/// Opens the store `--store` names: `memory:`, `sqlite:FILE`, `postgres://…`. Inside the
+/// tokio runtime the store will run on (a PostgreSQL pool's connections live there).
+pub async fn open_async(url: &str) -> Result<Box<dyn Store>, String> {
+    if is_postgres(url) {
+        return Postgres::connect(url)
+            .await
+            .map(|s| Box::new(s) as Box<dyn Store>)
+            .map_err(|e| e.to_string());
+    }
+    open(url)
+}
+
+/// Opens the store `--store` names, outside a runtime: `memory:`, `sqlite:FILE` (PostgreSQL
+/// connects asynchronously: [`open_async`]).
 pub fn open(url: &str) -> Result<Box<dyn Store>, String> {
     if url == "memory:" || url == "memory" {
         return Ok(Box::new(Memory::default()));
@@ -146,12 +167,12 @@ pub fn open(url: &str) -> Result<Box<dyn Store>, String> {
             .map(|s| Box::new(s) as Box<dyn Store>)
             .map_err(|e| e.to_string());
     }
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        return Err("the PostgreSQL store is not in this version yet; use `sqlite:FILE`".into());
+    if is_postgres(url) {
+        return Err("a PostgreSQL store is opened inside the runtime (`store::open_async`)".into());
     }
     Err(format!(
-        "unknown store {url:?}: use `sqlite:FILE` (the default, `sqlite:scenarist.db`) or \
-         `memory:`"
+        "unknown store {url:?}: use `sqlite:FILE` (the default, `sqlite:scenarist.db`), \
+         `postgres://USER@HOST/DATABASE` or `memory:`"
     ))
 }
 

@@ -1,4 +1,5 @@
-//! One suite, every backend: each test runs against `memory:` and a fresh SQLite file.
+//! One suite, every backend: each test runs against `memory:`, a fresh SQLite file and a fresh
+//! schema of the PostgreSQL database `SCENARIST_TEST_POSTGRES` names (skipped, loudly, without).
 
 use super::*;
 
@@ -16,6 +17,106 @@ fn sqlite() -> (Sqlite, std::path::PathBuf) {
     (Sqlite::open(&path).expect("the store opens"), path)
 }
 
+/// A schema of its own in the test database, dropped when done (also after a failure).
+struct PgSchema {
+    /// `SCENARIST_TEST_POSTGRES`.
+    base: String,
+    name: String,
+    /// `base` with the schema as its `search_path` and as the connections' application name.
+    url: String,
+}
+
+/// A fresh schema, or `None` (said on stderr) without `SCENARIST_TEST_POSTGRES`.
+async fn postgres() -> Option<PgSchema> {
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    static N: AtomicU32 = AtomicU32::new(0);
+    static SWEPT: AtomicBool = AtomicBool::new(false);
+    let Ok(base) = std::env::var("SCENARIST_TEST_POSTGRES") else {
+        // Straight to stderr, past the test harness's capture: a skip must not look like a pass.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: SCENARIST_TEST_POSTGRES is not set; the PostgreSQL store was NOT tested"
+        );
+        return None;
+    };
+    if !SWEPT.swap(true, Ordering::Relaxed) {
+        sweep_schemas(&base).await;
+    }
+    let name = format!(
+        "scn_test_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    );
+    pg_admin(
+        &base,
+        &format!("DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"),
+    )
+    .await;
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-csearch_path%3D{name}&application_name={name}");
+    Some(PgSchema { base, name, url })
+}
+
+/// Drops the schemas of test runs whose process is gone (killed before it dropped them).
+async fn sweep_schemas(base: &str) {
+    if !std::path::Path::new("/proc/self").exists() {
+        return;
+    }
+    let client = pg_connect(base).await;
+    let rows = client
+        .query(
+            "SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'scn\\_test\\_%'",
+            &[],
+        )
+        .await
+        .expect("the test schemas");
+    for row in rows {
+        let name: String = row.get(0);
+        let pid = name.split('_').nth(2).unwrap_or_default();
+        if !pid.is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {name} CASCADE"))
+                .await;
+        }
+    }
+}
+
+async fn pg_connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .expect("PostgreSQL at SCENARIST_TEST_POSTGRES answers");
+    tokio::spawn(connection);
+    client
+}
+
+/// Runs SQL on a connection of its own.
+async fn pg_admin(url: &str, sql: &str) {
+    pg_connect(url)
+        .await
+        .batch_execute(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+}
+
+impl Drop for PgSchema {
+    fn drop(&mut self) {
+        // On a runtime of its own: this runs at the end of a test, or while it unwinds.
+        let base = self.base.clone();
+        let sql = format!(
+            "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {} CASCADE",
+            self.name
+        );
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map(|rt| rt.block_on(pg_admin(&base, &sql)))
+        })
+        .join();
+    }
+}
+
 /// Runs `check` against each backend.
 macro_rules! each_store {
     ($name:ident, $check:expr) => {
@@ -31,6 +132,17 @@ macro_rules! each_store {
             #[tokio::test]
             async fn sqlite() {
                 let (store, _path) = super::sqlite();
+                $check(&store as &dyn Store).await;
+            }
+
+            #[tokio::test]
+            async fn postgres() {
+                let Some(schema) = super::postgres().await else {
+                    return;
+                };
+                let store = Postgres::connect(&schema.url)
+                    .await
+                    .unwrap_or_else(|e| panic!("the store opens: {e}"));
                 $check(&store as &dyn Store).await;
             }
         }
@@ -204,6 +316,58 @@ async fn many_concurrent_commits_all_land(store: &dyn Store) {
 }
 each_store!(concurrent, many_concurrent_commits_all_land);
 
+async fn texts_come_back_byte_for_byte(store: &dyn Store) {
+    // Not normalised as JSON: spacing, key order, escapes, numbers and non-ASCII text kept.
+    let session = "{ \"b\" : 1.50e0,\n\t\"a\":\"\\u00e9 é \\u0000 😀\" }";
+    let response = "{\"events\":[ ],  \"state\":\"idle\",\"x\":\"\\\"\\n\"}";
+    let globals = "{\"vars\":{\"n\":1.000,\"z\":null,\"a\":[]}}";
+    let events = "[ {\"type\":\"say\",\"text\":\"ü\"} ]";
+    let mut c = commit("ü😀 user", session);
+    c.processed = Some(("mé:1".into(), response.into()));
+    c.globals = Some(globals.into());
+    c.outbox = Some(events.into());
+    store.commit(c).await.expect("commit");
+    assert_eq!(
+        store.load("ü😀 user").await.expect("load").as_deref(),
+        Some(session)
+    );
+    assert_eq!(
+        store
+            .processed("ü😀 user", "mé:1")
+            .await
+            .expect("read")
+            .as_deref(),
+        Some(response)
+    );
+    assert_eq!(
+        store.globals().await.expect("globals").as_deref(),
+        Some(globals)
+    );
+    let outbox = store.outbox_after("ü😀 user", 0, 10).await.expect("outbox");
+    assert_eq!(outbox.len(), 1);
+    assert_eq!(outbox[0].events, events);
+    assert_eq!(outbox[0].user_id, "ü😀 user");
+}
+each_store!(texts, texts_come_back_byte_for_byte);
+
+async fn ties_are_ordered_by_user_byte_by_byte(store: &dyn Store) {
+    // Upper case before lower case, ASCII before the rest: as the bytes, not a locale, sort.
+    for user in ["b", "é", "B", "a", "Z"] {
+        let mut c = commit(user, "{}");
+        c.outbox = Some("[]".into());
+        c.next_due = Some(7);
+        store.commit(c).await.expect("commit");
+    }
+    let pending = store.undelivered(10).await.expect("undelivered");
+    let users: Vec<_> = pending.iter().map(|e| e.user_id.as_str()).collect();
+    assert_eq!(users, ["B", "Z", "a", "b", "é"]);
+    assert_eq!(
+        store.due(7, 10).await.expect("due"),
+        ["B", "Z", "a", "b", "é"]
+    );
+}
+each_store!(ties, ties_are_ordered_by_user_byte_by_byte);
+
 #[tokio::test]
 async fn sqlite_survives_reopening_and_is_one_process_at_a_time() {
     let (store, path) = sqlite();
@@ -236,6 +400,257 @@ async fn sqlite_refuses_a_newer_schema() {
         Err(StoreError::Fatal(m)) => assert!(m.contains("newer scenarist"), "{m}"),
         Err(e) => panic!("unexpected error: {e}"),
         Ok(_) => panic!("a newer schema was accepted"),
+    }
+}
+
+#[tokio::test]
+async fn postgres_survives_reopening() {
+    let Some(schema) = postgres().await else {
+        return;
+    };
+    let store = Postgres::connect(&schema.url).await.expect("opens");
+    store
+        .commit(commit("a", "{\"kept\":1}"))
+        .await
+        .expect("commit");
+    drop(store);
+    let store = Postgres::connect(&schema.url).await.expect("reopens");
+    assert_eq!(
+        store.load("a").await.expect("load").as_deref(),
+        Some("{\"kept\":1}")
+    );
+}
+
+#[tokio::test]
+async fn postgres_refuses_a_newer_schema() {
+    let Some(schema) = postgres().await else {
+        return;
+    };
+    drop(Postgres::connect(&schema.url).await.expect("opens"));
+    pg_admin(
+        &schema.base,
+        &format!("UPDATE {}.scenarist_schema SET version = 99", schema.name),
+    )
+    .await;
+    match Postgres::connect(&schema.url).await {
+        Err(StoreError::Fatal(m)) => assert!(m.contains("newer scenarist"), "{m}"),
+        Err(e) => panic!("unexpected error: {e}"),
+        Ok(_) => panic!("a newer schema was accepted"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_instances_starting_at_once_migrate_once() {
+    let Some(schema) = postgres().await else {
+        return;
+    };
+    let opens = (0..4).map(|_| Postgres::connect(&schema.url));
+    let stores: Vec<Postgres> = futures_util::future::join_all(opens)
+        .await
+        .into_iter()
+        .map(|s| s.unwrap_or_else(|e| panic!("every instance opens: {e}")))
+        .collect();
+    for (i, store) in stores.iter().enumerate() {
+        let mut c = commit(&format!("u{i}"), "{}");
+        c.outbox = Some("[]".into());
+        store.commit(c).await.expect("commit");
+    }
+    for store in &stores {
+        assert_eq!(store.stats().await.expect("stats").sessions, 4);
+    }
+    let client = pg_connect(&schema.base).await;
+    let version: i32 = client
+        .query_one(
+            &format!("SELECT version FROM {}.scenarist_schema", schema.name),
+            &[],
+        )
+        .await
+        .expect("the version")
+        .get(0);
+    assert_eq!(version, 1);
+}
+
+#[tokio::test]
+async fn postgres_reconnects_after_losing_its_connections() {
+    let Some(schema) = postgres().await else {
+        return;
+    };
+    let store = Postgres::connect(&schema.url).await.expect("opens");
+    store.commit(commit("a", "{}")).await.expect("commit");
+    // As a restart of the server does: every connection of the store is cut.
+    pg_admin(
+        &schema.base,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE application_name = '{}'",
+            schema.name
+        ),
+    )
+    .await;
+    let mut tries = 0;
+    loop {
+        match store.load("a").await {
+            Ok(session) => {
+                assert_eq!(session.as_deref(), Some("{}"));
+                break;
+            }
+            Err(StoreError::Unavailable(_)) if tries < 50 => {
+                tries += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the store did not come back: {e}"),
+        }
+    }
+    let mut c = commit("a", "{\"after\":1}");
+    c.outbox = Some("[]".into());
+    assert_eq!(store.commit(c).await.expect("commit"), Some(1));
+}
+
+/// A TCP relay to the test server that can go down and come back on the same port: a
+/// PostgreSQL that stops and restarts, as the store sees it.
+struct Relay {
+    port: u16,
+    upstream: std::net::SocketAddr,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Relay {
+    async fn start(upstream: std::net::SocketAddr) -> Relay {
+        let mut relay = Relay {
+            port: 0,
+            upstream,
+            task: None,
+        };
+        relay.up().await;
+        relay
+    }
+
+    async fn up(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("the relay listens");
+        self.port = listener.local_addr().expect("its address").port();
+        let upstream = self.upstream;
+        self.task = Some(tokio::spawn(async move {
+            // Dropped with the task: every relayed connection is cut when the relay goes down.
+            let mut connections = tokio::task::JoinSet::new();
+            while let Ok((mut client, _)) = listener.accept().await {
+                connections.spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+            }
+        }));
+    }
+
+    async fn down(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn postgres_is_unavailable_while_the_server_is_gone_and_recovers() {
+    let Some(schema) = postgres().await else {
+        return;
+    };
+    let config: tokio_postgres::Config = schema.base.parse().expect("the test URL");
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        _ => "127.0.0.1".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let upstream = tokio::net::lookup_host((host.as_str(), port))
+        .await
+        .expect("the test server's address")
+        .next()
+        .expect("an address");
+    let mut relay = Relay::start(upstream).await;
+    let mut url = format!(
+        "host=127.0.0.1 port={} dbname={} options='-csearch_path={}' connect_timeout=2",
+        relay.port,
+        config.get_dbname().unwrap_or("postgres"),
+        schema.name
+    );
+    if let Some(user) = config.get_user() {
+        url.push_str(&format!(" user={user}"));
+    }
+    if let Some(password) = config.get_password() {
+        url.push_str(&format!(
+            " password='{}'",
+            String::from_utf8_lossy(password)
+        ));
+    }
+    let store = Postgres::connect(&url).await.expect("opens");
+    store.commit(commit("a", "{}")).await.expect("commit");
+
+    relay.down().await;
+    assert!(matches!(
+        store.load("a").await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.commit(commit("b", "{}")).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert!(matches!(
+        store.ping().await,
+        Err(StoreError::Unavailable(_))
+    ));
+
+    relay.up().await;
+    let mut tries = 0;
+    while let Err(e) = store.ping().await {
+        assert!(matches!(e, StoreError::Unavailable(_)), "{e}");
+        tries += 1;
+        assert!(tries < 50, "the store did not come back: {e}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(store.load("a").await.expect("load").as_deref(), Some("{}"));
+    assert_eq!(store.load("b").await.expect("load"), None);
+    store.commit(commit("b", "{}")).await.expect("commit");
+    assert_eq!(store.stats().await.expect("stats").sessions, 2);
+}
+
+#[tokio::test]
+async fn postgres_refuses_nul_characters_it_cannot_store() {
+    let Some(schema) = postgres().await else {
+        return;
+    };
+    let store = Postgres::connect(&schema.url).await.expect("opens");
+    assert!(matches!(
+        store.commit(commit("a\0b", "{}")).await,
+        Err(StoreError::Fatal(_))
+    ));
+    let mut c = commit("a", "{}");
+    c.processed = Some(("m\0".into(), "r".into()));
+    assert!(matches!(store.commit(c).await, Err(StoreError::Fatal(_))));
+    assert_eq!(store.load("a").await.expect("load"), None);
+    assert_eq!(store.load("a\0b").await.expect("load"), None);
+    assert_eq!(store.processed("a", "m\0").await.expect("read"), None);
+    assert!(!store.delete_user("a\0b").await.expect("delete"));
+}
+
+#[tokio::test]
+async fn postgres_urls() {
+    assert!(open("postgres://x").is_err(), "only inside the runtime");
+    assert!(
+        open_async("postgres://user@127.0.0.1:1/db?connect_timeout=1")
+            .await
+            .is_err()
+    );
+    assert!(open_async("postgresql://[bad").await.is_err());
+    assert_eq!(
+        open_async("memory:").await.map(|s| s.kind()).ok(),
+        Some("memory")
+    );
+    if let Some(schema) = postgres().await {
+        let store = open_async(&schema.url).await.expect("opens");
+        assert_eq!(store.kind(), "postgres");
+        store.ping().await.expect("ping");
     }
 }
 

@@ -1,0 +1,603 @@
+//! `--store postgres://…`: PostgreSQL, shared by any number of `serve` instances of one bot.
+//!
+//! A pool of connections (`deadpool-postgres`, no TLS); every call takes one for one round trip,
+//! and [`Store::commit`] is one transaction on it. A connection that breaks (the server
+//! restarted, the network went) fails its call with [`StoreError::Unavailable`] and is not
+//! handed out again: the pool opens new ones once the server answers, nothing to restart.
+//!
+//! The tables live in the first schema of the connection's `search_path` (`public` unless the
+//! URL says otherwise, as in `postgres://host/db?options=-csearch_path%3Dbot1`), so one database
+//! can hold the stores of several bots. Migrations run on open in one transaction, under an
+//! advisory lock on that schema: instances starting at once take turns.
+//!
+//! Ids (`user_id`, `message_id`) are `TEXT COLLATE "C"`, so they sort byte by byte as in the
+//! other backends. The JSON is kept as `TEXT`: what was stored comes back byte for byte.
+//! PostgreSQL cannot store a NUL character in `TEXT`: a commit with one is refused
+//! ([`StoreError::Fatal`]), and an id with one is never found.
+
+use std::time::Duration;
+
+use deadpool_postgres::{
+    Client, GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use tokio_postgres::NoTls;
+
+use super::{Commit, Fut, OutboxEntry, Stats, Store, StoreError, TimerRow};
+
+/// The schema, one migration per version; a database is brought from its version to the last
+/// on open, in one transaction. Never edit a released migration: add one. Version 1 has the
+/// tables and columns of SQLite's version 1.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"CREATE TABLE sessions (
+        user_id TEXT COLLATE "C" PRIMARY KEY,
+        session TEXT NOT NULL,
+        next_due BIGINT,
+        last_seq BIGINT NOT NULL DEFAULT 0,
+        updated_ms BIGINT NOT NULL
+    );
+    CREATE INDEX sessions_due ON sessions (next_due) WHERE next_due IS NOT NULL;
+    CREATE TABLE timers (
+        user_id TEXT COLLATE "C" NOT NULL,
+        seq BIGINT NOT NULL,
+        due_ms BIGINT NOT NULL,
+        name TEXT,
+        scenario TEXT NOT NULL,
+        block TEXT NOT NULL,
+        PRIMARY KEY (user_id, seq)
+    );
+    CREATE TABLE globals (id INTEGER PRIMARY KEY CHECK (id = 1), vars TEXT NOT NULL);
+    CREATE TABLE processed (
+        user_id TEXT COLLATE "C" NOT NULL,
+        message_id TEXT COLLATE "C" NOT NULL,
+        response TEXT NOT NULL,
+        at_ms BIGINT NOT NULL,
+        PRIMARY KEY (user_id, message_id)
+    );
+    CREATE INDEX processed_at ON processed (at_ms);
+    CREATE TABLE outbox (
+        user_id TEXT COLLATE "C" NOT NULL,
+        seq BIGINT NOT NULL,
+        events TEXT NOT NULL,
+        created_ms BIGINT NOT NULL,
+        delivered_ms BIGINT,
+        PRIMARY KEY (user_id, seq)
+    );
+    CREATE INDEX outbox_pending ON outbox (created_ms) WHERE delivered_ms IS NULL;"#,
+];
+
+/// The advisory lock migrations hold, with the hash of the schema as its second key: "scn\0".
+const MIGRATION_LOCK: i32 = 0x7363_6e00;
+
+/// Connections per instance.
+const POOL_SIZE: usize = 16;
+
+/// How long a call waits for a connection (a free one, a new one) before the store counts as
+/// unavailable.
+const POOL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Users due at `$1` or before, the earliest first. Claiming them across instances will be
+/// this query with `FOR UPDATE SKIP LOCKED` inside the caller's transaction (hence
+/// [`due_users`] takes any client, a transaction too).
+const DUE: &str = "SELECT user_id FROM sessions WHERE next_due IS NOT NULL AND next_due <= $1
+     ORDER BY next_due, user_id LIMIT $2";
+
+pub struct Postgres {
+    pool: Pool,
+}
+
+/// A driver error, with its causes (the driver's own message is only its kind: "db error").
+fn describe(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn unavailable(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Unavailable(format!("PostgreSQL: {}", describe(&e)))
+}
+
+fn no_connection(e: PoolError) -> StoreError {
+    StoreError::Unavailable(match &e {
+        PoolError::Backend(e) => format!("cannot connect to PostgreSQL: {}", describe(e)),
+        _ => format!("no PostgreSQL connection: {e}"),
+    })
+}
+
+/// What a message names the database by (never the password).
+fn target(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".into(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    match config.get_dbname() {
+        Some(db) => format!("PostgreSQL database {db:?} on {host}:{port}"),
+        None => format!("PostgreSQL on {host}:{port}"),
+    }
+}
+
+/// Whether PostgreSQL can store the text (`TEXT` has no NUL character).
+fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+fn limit(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+impl Postgres {
+    /// Connects (a pool, one connection tried at once) and migrates the schema.
+    pub async fn connect(url: &str) -> Result<Postgres, StoreError> {
+        let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+            StoreError::Fatal(format!(
+                "invalid PostgreSQL URL: {}",
+                describe(&e as &(dyn std::error::Error + 'static))
+            ))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(POOL_TIMEOUT);
+        }
+        let target = target(&config);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_TIMEOUT))
+            .create_timeout(Some(POOL_TIMEOUT))
+            .recycle_timeout(Some(POOL_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Fatal(format!("cannot make a pool for {target}: {e}")))?;
+        let mut client = pool.get().await.map_err(|e| {
+            StoreError::Fatal(match &e {
+                PoolError::Backend(e) => format!("cannot connect to {target}: {}", describe(e)),
+                _ => format!("cannot connect to {target}: {e}"),
+            })
+        })?;
+        migrate(&mut client, &target).await?;
+        Ok(Postgres { pool })
+    }
+
+    async fn client(&self) -> Result<Client, StoreError> {
+        self.pool.get().await.map_err(no_connection)
+    }
+
+    async fn commit_turn(&self, c: Commit) -> Result<Option<i64>, StoreError> {
+        let texts = [
+            Some(&c.user_id),
+            Some(&c.session),
+            c.globals.as_ref(),
+            c.outbox.as_ref(),
+        ];
+        let processed = c.processed.iter().flat_map(|(id, r)| [id, r]);
+        let timers = c
+            .timers
+            .iter()
+            .flatten()
+            .flat_map(|t| [t.name.as_ref(), Some(&t.scenario), Some(&t.block)]);
+        if !texts
+            .into_iter()
+            .chain(timers)
+            .flatten()
+            .chain(processed)
+            .all(|t| storable(t))
+        {
+            return Err(StoreError::Fatal(format!(
+                "the turn of user {:?} has a NUL character, which PostgreSQL cannot store",
+                c.user_id
+            )));
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(unavailable)?;
+        if let Some((id, response)) = &c.processed {
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO processed (user_id, message_id, response, at_ms)
+                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                )
+                .await
+                .map_err(unavailable)?;
+            let inserted = tx
+                .execute(&insert, &[&c.user_id, id, response, &c.now_ms])
+                .await
+                .map_err(unavailable)?;
+            if inserted == 0 {
+                let _ = tx.rollback().await;
+                return Err(StoreError::Fatal(format!(
+                    "message id {id:?} was processed already"
+                )));
+            }
+        }
+        // The session, and the next outbox seq when the turn has events: `last_seq + 1`.
+        let bump = i64::from(c.outbox.is_some());
+        let upsert = tx
+            .prepare_cached(
+                "INSERT INTO sessions (user_id, session, next_due, updated_ms, last_seq)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (user_id) DO UPDATE SET session = excluded.session,
+                   next_due = excluded.next_due, updated_ms = excluded.updated_ms,
+                   last_seq = sessions.last_seq + $5
+                 RETURNING last_seq",
+            )
+            .await
+            .map_err(unavailable)?;
+        let last_seq: i64 = tx
+            .query_one(
+                &upsert,
+                &[&c.user_id, &c.session, &c.next_due, &c.now_ms, &bump],
+            )
+            .await
+            .map_err(unavailable)?
+            .get(0);
+        if let Some(timers) = &c.timers {
+            let delete = tx
+                .prepare_cached("DELETE FROM timers WHERE user_id = $1")
+                .await
+                .map_err(unavailable)?;
+            tx.execute(&delete, &[&c.user_id])
+                .await
+                .map_err(unavailable)?;
+            if !timers.is_empty() {
+                insert_timers(&tx, &c.user_id, timers)
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
+        if let Some(globals) = &c.globals {
+            let upsert = tx
+                .prepare_cached(
+                    "INSERT INTO globals (id, vars) VALUES (1, $1)
+                     ON CONFLICT (id) DO UPDATE SET vars = excluded.vars",
+                )
+                .await
+                .map_err(unavailable)?;
+            tx.execute(&upsert, &[globals]).await.map_err(unavailable)?;
+        }
+        let mut seq = None;
+        if let Some(events) = &c.outbox {
+            let insert = tx
+                .prepare_cached(
+                    "INSERT INTO outbox (user_id, seq, events, created_ms) VALUES ($1, $2, $3, $4)",
+                )
+                .await
+                .map_err(unavailable)?;
+            tx.execute(&insert, &[&c.user_id, &last_seq, events, &c.now_ms])
+                .await
+                .map_err(unavailable)?;
+            seq = Some(last_seq);
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(seq)
+    }
+}
+
+/// Every row in one statement.
+async fn insert_timers(
+    tx: &deadpool_postgres::Transaction<'_>,
+    user_id: &str,
+    timers: &[TimerRow],
+) -> Result<(), tokio_postgres::Error> {
+    let seqs: Vec<i64> = timers.iter().map(|t| t.seq as i64).collect();
+    let dues: Vec<i64> = timers.iter().map(|t| t.due_ms).collect();
+    let names: Vec<Option<&str>> = timers.iter().map(|t| t.name.as_deref()).collect();
+    let scenarios: Vec<&str> = timers.iter().map(|t| t.scenario.as_str()).collect();
+    let blocks: Vec<&str> = timers.iter().map(|t| t.block.as_str()).collect();
+    let insert = tx
+        .prepare_cached(
+            "INSERT INTO timers (user_id, seq, due_ms, name, scenario, block)
+             SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[],
+                                      $6::text[])",
+        )
+        .await?;
+    tx.execute(
+        &insert,
+        &[&user_id, &seqs, &dues, &names, &scenarios, &blocks],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn due_users(
+    client: &impl GenericClient,
+    now_ms: i64,
+    limit: i64,
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let due = client.prepare_cached(DUE).await?;
+    let rows = client.query(&due, &[&now_ms, &limit]).await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+async fn migrate(client: &mut Client, target: &str) -> Result<(), StoreError> {
+    let fatal = |e: tokio_postgres::Error| {
+        StoreError::Fatal(format!(
+            "cannot migrate the store ({target}): {}",
+            describe(&e)
+        ))
+    };
+    let tx = client.transaction().await.map_err(fatal)?;
+    tx.batch_execute(&format!(
+        "SELECT pg_advisory_xact_lock({MIGRATION_LOCK}, hashtext(coalesce(current_schema(), '')));
+         CREATE TABLE IF NOT EXISTS scenarist_schema (
+             id INTEGER PRIMARY KEY CHECK (id = 1),
+             version INTEGER NOT NULL
+         )"
+    ))
+    .await
+    .map_err(fatal)?;
+    let row = tx
+        .query_one(
+            "SELECT (SELECT version FROM scenarist_schema WHERE id = 1),
+                    current_schema()::text",
+            &[],
+        )
+        .await
+        .map_err(fatal)?;
+    let version = i64::from(row.get::<_, Option<i32>>(0).unwrap_or(0));
+    let schema: Option<String> = row.get(1);
+    let known = MIGRATIONS.len() as i64;
+    if version > known {
+        let _ = tx.rollback().await;
+        return Err(StoreError::Fatal(format!(
+            "the schema {:?} of the {target} was written by a newer scenarist (schema version \
+             {version}; this one knows up to {known}); upgrade scenarist, or use another \
+             database or schema",
+            schema.unwrap_or_default()
+        )));
+    }
+    if version < known {
+        for sql in &MIGRATIONS[version as usize..] {
+            tx.batch_execute(sql).await.map_err(fatal)?;
+        }
+        tx.execute(
+            "INSERT INTO scenarist_schema (id, version) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+            &[&(known as i32)],
+        )
+        .await
+        .map_err(fatal)?;
+    }
+    tx.commit().await.map_err(fatal)
+}
+
+fn entry(r: &tokio_postgres::Row) -> OutboxEntry {
+    OutboxEntry {
+        user_id: r.get(0),
+        seq: r.get(1),
+        events: r.get(2),
+        created_ms: r.get(3),
+    }
+}
+
+impl Store for Postgres {
+    fn kind(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn ping(&self) -> Fut<'_, ()> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            client.simple_query("SELECT 1").await.map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    fn load<'a>(&'a self, user_id: &'a str) -> Fut<'a, Option<String>> {
+        Box::pin(async move {
+            if !storable(user_id) {
+                return Ok(None);
+            }
+            let client = self.client().await?;
+            let load = client
+                .prepare_cached("SELECT session FROM sessions WHERE user_id = $1")
+                .await
+                .map_err(unavailable)?;
+            let row = client
+                .query_opt(&load, &[&user_id])
+                .await
+                .map_err(unavailable)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn processed<'a>(&'a self, user_id: &'a str, message_id: &'a str) -> Fut<'a, Option<String>> {
+        Box::pin(async move {
+            if !storable(user_id) || !storable(message_id) {
+                return Ok(None);
+            }
+            let client = self.client().await?;
+            let select = client
+                .prepare_cached(
+                    "SELECT response FROM processed WHERE user_id = $1 AND message_id = $2",
+                )
+                .await
+                .map_err(unavailable)?;
+            let row = client
+                .query_opt(&select, &[&user_id, &message_id])
+                .await
+                .map_err(unavailable)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn globals(&self) -> Fut<'_, Option<String>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let select = client
+                .prepare_cached("SELECT vars FROM globals WHERE id = 1")
+                .await
+                .map_err(unavailable)?;
+            let row = client.query_opt(&select, &[]).await.map_err(unavailable)?;
+            Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn commit(&self, commit: Commit) -> Fut<'_, Option<i64>> {
+        Box::pin(self.commit_turn(commit))
+    }
+
+    fn delete_user<'a>(&'a self, user_id: &'a str) -> Fut<'a, bool> {
+        Box::pin(async move {
+            if !storable(user_id) {
+                return Ok(false);
+            }
+            let client = self.client().await?;
+            // One statement, so one transaction: every part of the user goes, or none.
+            let delete = client
+                .prepare_cached(
+                    "WITH t AS (DELETE FROM timers WHERE user_id = $1),
+                          p AS (DELETE FROM processed WHERE user_id = $1),
+                          o AS (DELETE FROM outbox WHERE user_id = $1)
+                     DELETE FROM sessions WHERE user_id = $1",
+                )
+                .await
+                .map_err(unavailable)?;
+            let had = client
+                .execute(&delete, &[&user_id])
+                .await
+                .map_err(unavailable)?;
+            Ok(had > 0)
+        })
+    }
+
+    fn due(&self, now_ms: i64, limit: usize) -> Fut<'_, Vec<String>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            due_users(&client, now_ms, self::limit(limit))
+                .await
+                .map_err(unavailable)
+        })
+    }
+
+    fn next_due(&self) -> Fut<'_, Option<i64>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let select = client
+                .prepare_cached("SELECT min(next_due) FROM sessions WHERE next_due IS NOT NULL")
+                .await
+                .map_err(unavailable)?;
+            let row = client.query_one(&select, &[]).await.map_err(unavailable)?;
+            Ok(row.get(0))
+        })
+    }
+
+    fn outbox_after<'a>(
+        &'a self,
+        user_id: &'a str,
+        after: i64,
+        limit: usize,
+    ) -> Fut<'a, Vec<OutboxEntry>> {
+        Box::pin(async move {
+            if !storable(user_id) {
+                return Ok(Vec::new());
+            }
+            let client = self.client().await?;
+            let select = client
+                .prepare_cached(
+                    "SELECT user_id, seq, events, created_ms FROM outbox
+                     WHERE user_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+                )
+                .await
+                .map_err(unavailable)?;
+            let rows = client
+                .query(&select, &[&user_id, &after, &self::limit(limit)])
+                .await
+                .map_err(unavailable)?;
+            Ok(rows.iter().map(entry).collect())
+        })
+    }
+
+    fn undelivered(&self, limit: usize) -> Fut<'_, Vec<OutboxEntry>> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let select = client
+                .prepare_cached(
+                    "SELECT o.user_id, o.seq, o.events, o.created_ms FROM outbox o
+                     JOIN (SELECT user_id, min(seq) AS seq FROM outbox
+                           WHERE delivered_ms IS NULL GROUP BY user_id) f
+                       ON o.user_id = f.user_id AND o.seq = f.seq
+                     ORDER BY o.created_ms, o.user_id LIMIT $1",
+                )
+                .await
+                .map_err(unavailable)?;
+            let rows = client
+                .query(&select, &[&self::limit(limit)])
+                .await
+                .map_err(unavailable)?;
+            Ok(rows.iter().map(entry).collect())
+        })
+    }
+
+    fn delivered<'a>(&'a self, user_id: &'a str, seq: i64, now_ms: i64) -> Fut<'a, ()> {
+        Box::pin(async move {
+            if !storable(user_id) {
+                return Ok(());
+            }
+            let client = self.client().await?;
+            let update = client
+                .prepare_cached(
+                    "UPDATE outbox SET delivered_ms = $3
+                     WHERE user_id = $1 AND seq <= $2 AND delivered_ms IS NULL",
+                )
+                .await
+                .map_err(unavailable)?;
+            client
+                .execute(&update, &[&user_id, &seq, &now_ms])
+                .await
+                .map_err(unavailable)?;
+            Ok(())
+        })
+    }
+
+    fn prune(&self, before_ms: i64, undelivered_too: bool) -> Fut<'_, u64> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let delete = client
+                .prepare_cached(
+                    "WITH o AS (DELETE FROM outbox
+                                WHERE created_ms < $1 AND ($2 OR delivered_ms IS NOT NULL)
+                                RETURNING 1),
+                          p AS (DELETE FROM processed WHERE at_ms < $1 RETURNING 1)
+                     SELECT (SELECT count(*) FROM o) + (SELECT count(*) FROM p)",
+                )
+                .await
+                .map_err(unavailable)?;
+            let row = client
+                .query_one(&delete, &[&before_ms, &undelivered_too])
+                .await
+                .map_err(unavailable)?;
+            Ok(row.get::<_, i64>(0) as u64)
+        })
+    }
+
+    fn stats(&self) -> Fut<'_, Stats> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let select = client
+                .prepare_cached(
+                    "SELECT (SELECT count(*) FROM sessions), (SELECT count(*) FROM timers),
+                            (SELECT count(*) FROM outbox WHERE delivered_ms IS NULL)",
+                )
+                .await
+                .map_err(unavailable)?;
+            let row = client.query_one(&select, &[]).await.map_err(unavailable)?;
+            Ok(Stats {
+                sessions: row.get::<_, i64>(0) as u64,
+                timers: row.get::<_, i64>(1) as u64,
+                backlog: row.get::<_, i64>(2) as u64,
+            })
+        })
+    }
+}
