@@ -96,6 +96,16 @@ impl From<TurnError> for ApiError {
                 error.retry_after = Some(secs);
                 error
             }
+            TurnError::Busy => {
+                let mut error = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    "another instance has held this user's turn too long; retry with the same \
+                     message_id",
+                );
+                error.retry_after = Some(1);
+                error
+            }
             TurnError::Corrupt(message) => {
                 ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "corrupt_state", message)
             }
@@ -404,6 +414,7 @@ async fn delete_session(
     Path(user_id): Path<String>,
 ) -> Result<Response, ApiError> {
     let _turn = app.users.lock(&user_id).await;
+    let _claim = app.claim(&user_id).await?;
     match app.store.delete_user(&user_id).await {
         Ok(true) => Ok(json(StatusCode::OK, "{\"deleted\":true}".into())),
         Ok(false) => Err(no_session(&user_id)),

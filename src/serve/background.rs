@@ -144,7 +144,7 @@ pub async fn deliver_loop(app: Arc<App>, url: String, stop: tokio::sync::watch::
             } else {
                 let attempts = backoff.get(&user).map_or(0, |(n, _)| *n) + 1;
                 // 0.5 s, 1 s, 2 s … up to a minute.
-                let delay = Duration::from_millis(500u64 << attempts.min(7).saturating_sub(1))
+                let delay = Duration::from_millis(500u64 << attempts.min(8).saturating_sub(1))
                     .min(Duration::from_secs(60));
                 tracing::warn!(user = %user, seq, attempts, "delivery failed; retrying");
                 backoff.insert(user, (attempts, tokio::time::Instant::now() + delay));

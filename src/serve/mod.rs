@@ -55,6 +55,10 @@ pub struct App {
     pub log_content: bool,
     /// Whether outbox entries are delivered somewhere (`--deliver-url`).
     pub delivering: bool,
+    /// This process among the instances sharing a store: claims are made in its name.
+    owner: String,
+    /// Claims made so far (each claim has an owner token of its own).
+    claims: std::sync::atomic::AtomicU64,
     /// Set on shutdown: the background loops and SSE streams end.
     pub stopping: tokio::sync::watch::Sender<bool>,
 }
@@ -83,6 +87,8 @@ pub enum TurnError {
     Store(StoreError),
     /// The user sends faster than `--user-rate`: `429` with this many seconds to wait.
     TooFast(u64),
+    /// Another instance has held the user's turn (or the globals) too long: `503`, retry.
+    Busy,
     /// A saved session that cannot be read: `500`.
     Corrupt(String),
 }
@@ -139,6 +145,13 @@ impl App {
             log_content: false,
             delivering: false,
             stopping: tokio::sync::watch::channel(false).0,
+            owner: format!(
+                "{}:{}:{:x}",
+                hostname(),
+                std::process::id(),
+                now_ms() ^ (std::process::id() as i64) << 20
+            ),
+            claims: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -171,6 +184,7 @@ impl App {
     pub async fn turn(&self, request: TurnRequest) -> Result<TurnReply, TurnError> {
         let started = Instant::now();
         let _turn = self.users.lock(&request.user_id).await;
+        let _claim = self.claim(&request.user_id).await?;
         if let Some(id) = &request.id {
             if let Some(body) = self.store.processed(&request.user_id, id).await? {
                 self.metrics.turn("replayed", started.elapsed());
@@ -239,7 +253,8 @@ impl App {
     ) -> Result<String, TurnError> {
         let timers_before = timer_rows(session);
         let lock = if bot.may_touch_globals(session, input) {
-            Some(self.globals.lock().await)
+            let local = self.globals.lock().await;
+            Some((local, self.claim(store::GLOBALS_KEY).await?))
         } else {
             None
         };
@@ -319,6 +334,58 @@ impl App {
         Ok(body)
     }
 
+    /// Claims `key` in a store shared by several instances (nothing to do in one of one
+    /// process): waits while another instance holds it, keeps it extended while held, and
+    /// gives it up when dropped.
+    pub(crate) async fn claim(&self, key: &str) -> Result<Claim, TurnError> {
+        if !self.store.shared() {
+            return Ok(Claim { held: None });
+        }
+        let n = self
+            .claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let owner: Arc<str> = Arc::from(format!("{}:{n}", self.owner));
+        let deadline = Instant::now() + CLAIM_WAIT;
+        let mut pause = std::time::Duration::from_millis(2);
+        loop {
+            let now = now_ms();
+            if self.store.claim(key, &owner, now, now + LEASE_MS).await? {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(TurnError::Busy);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(50));
+        }
+        let store = self.store.clone();
+        let (k, o) = (key.to_string(), owner.clone());
+        let renew = tokio::spawn(async move {
+            let mut every =
+                tokio::time::interval(std::time::Duration::from_millis(LEASE_MS as u64 / 3));
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let now = now_ms();
+                match store.claim(&k, &o, now, now + LEASE_MS).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::error!(key = %k, "a claim expired while its turn ran");
+                    }
+                    Err(e) => tracing::warn!(error = %e, "a claim could not be extended"),
+                }
+            }
+        });
+        Ok(Claim {
+            held: Some(Held {
+                store: self.store.clone(),
+                key: key.to_string(),
+                owner,
+                renew,
+            }),
+        })
+    }
+
     fn log_turn(&self, user_id: &str, started: Instant, outcome: &str) {
         tracing::info!(
             user = %user_id,
@@ -332,6 +399,7 @@ impl App {
     /// How many fired.
     pub async fn fire_due(&self, user_id: &str, now: i64) -> Result<usize, TurnError> {
         let _turn = self.users.lock(user_id).await;
+        let _claim = self.claim(user_id).await?;
         let bot = self.bot();
         let mut fired = 0;
         // Each timer is committed before the next fires; one pass takes at most this many.
@@ -370,6 +438,51 @@ impl App {
         }
         Ok(fired)
     }
+}
+
+/// How long a claim lasts without being extended: an instance that dies holding one holds up
+/// that user (or the globals) at most this long.
+const LEASE_MS: i64 = 10_000;
+/// How long a turn waits for a claim another instance holds.
+const CLAIM_WAIT: std::time::Duration = std::time::Duration::from_secs(90);
+
+/// A claim of a user's turn (or of the globals) in a shared store; given up when dropped.
+pub(crate) struct Claim {
+    held: Option<Held>,
+}
+
+/// A claim held: the store, the key, the claim's owner token, the task extending it.
+struct Held {
+    store: Arc<dyn Store>,
+    key: String,
+    owner: Arc<str>,
+    renew: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        if let Some(Held {
+            store,
+            key,
+            owner,
+            renew,
+        }) = self.held.take()
+        {
+            renew.abort();
+            tokio::spawn(async move {
+                if let Err(e) = store.release(&key, &owner).await {
+                    tracing::warn!(error = %e, "a claim could not be given up; it expires");
+                }
+            });
+        }
+    }
+}
+
+/// This machine's name, for the owner of claims (logs and the claims table show it).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "host".into())
 }
 
 /// The events as a JSON array, each as `run --json` prints it.

@@ -133,7 +133,38 @@ pub trait Store: Send + Sync {
     fn prune(&self, before_ms: i64, undelivered_too: bool) -> Fut<'_, u64>;
 
     fn stats(&self) -> Fut<'_, Stats>;
+
+    /// Whether several processes may share this store: then a turn claims its user (and a
+    /// turn that may touch a global, the globals) in the store too, with [`Store::claim`], on
+    /// top of the process's own locks.
+    fn shared(&self) -> bool {
+        false
+    }
+
+    /// Claims `key` (a user id, or [`GLOBALS_KEY`]) for `owner` until `until_ms`, unless
+    /// another owner holds a claim that has not expired; whether it is now `owner`'s. Claiming
+    /// again as the same owner extends the claim. A store of one process has nothing to
+    /// claim: it says yes.
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Fut<'a, bool> {
+        let _ = (key, owner, now_ms, until_ms);
+        Box::pin(std::future::ready(Ok(true)))
+    }
+
+    /// Gives up `owner`'s claim of `key`, if it still holds it.
+    fn release<'a>(&'a self, key: &'a str, owner: &'a str) -> Fut<'a, ()> {
+        let _ = (key, owner);
+        Box::pin(std::future::ready(Ok(())))
+    }
 }
+
+/// The claim key of the bot's globals: not a user id (those have no control characters).
+pub const GLOBALS_KEY: &str = "\u{1}globals";
 
 /// Whether `--store` names a PostgreSQL database.
 fn is_postgres(url: &str) -> bool {

@@ -64,6 +64,12 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (user_id, seq)
     );
     CREATE INDEX outbox_pending ON outbox (created_ms) WHERE delivered_ms IS NULL;"#,
+    // 2: claims: which instance runs a user's turn (or holds the globals), until when.
+    r#"CREATE TABLE claims (
+        key TEXT COLLATE "C" PRIMARY KEY,
+        owner TEXT NOT NULL,
+        until_ms BIGINT NOT NULL
+    );"#,
 ];
 
 /// The advisory lock migrations hold, with the hash of the schema as its second key: "scn\0".
@@ -446,6 +452,52 @@ impl Store for Postgres {
 
     fn commit(&self, commit: Commit) -> Fut<'_, Option<i64>> {
         Box::pin(self.commit_turn(commit))
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+
+    fn claim<'a>(
+        &'a self,
+        key: &'a str,
+        owner: &'a str,
+        now_ms: i64,
+        until_ms: i64,
+    ) -> Fut<'a, bool> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached(
+                    "INSERT INTO claims (key, owner, until_ms) VALUES ($1, $2, $4)
+                     ON CONFLICT (key) DO UPDATE SET owner = excluded.owner,
+                       until_ms = excluded.until_ms
+                     WHERE claims.owner = excluded.owner OR claims.until_ms < $3
+                     RETURNING 1",
+                )
+                .await
+                .map_err(unavailable)?;
+            let row = client
+                .query_opt(&statement, &[&key, &owner, &now_ms, &until_ms])
+                .await
+                .map_err(unavailable)?;
+            Ok(row.is_some())
+        })
+    }
+
+    fn release<'a>(&'a self, key: &'a str, owner: &'a str) -> Fut<'a, ()> {
+        Box::pin(async move {
+            let client = self.client().await?;
+            let statement = client
+                .prepare_cached("DELETE FROM claims WHERE key = $1 AND owner = $2")
+                .await
+                .map_err(unavailable)?;
+            client
+                .execute(&statement, &[&key, &owner])
+                .await
+                .map_err(unavailable)?;
+            Ok(())
+        })
     }
 
     fn delete_user<'a>(&'a self, user_id: &'a str) -> Fut<'a, bool> {
