@@ -880,6 +880,26 @@ fn metric(samples: &[Sample], name: &str, labels: &[(&str, &str)]) -> Option<f64
 }
 
 #[test]
+fn message_texts_reach_the_log_only_with_log_content_and_never_a_secret() {
+    let dir = TempDir::new("log-content");
+    let bot = dir.write("echo.scn", ECHO);
+    let quiet = Server::start_with(&dir, &bot, "memory:", &[], &["--secret", "pin=4321"]);
+    assert_eq!(quiet.message("q", "a private remark").status, 200);
+    let loud = Server::start_with(
+        &dir,
+        &bot,
+        "memory:",
+        &[],
+        &["--log-content", "--secret", "pin=4321"],
+    );
+    assert_eq!(loud.message("l", "a logged remark, pin 4321").status, 200);
+    let (quiet_log, loud_log) = (quiet.log(), loud.log());
+    assert!(!quiet_log.contains("private remark"), "{quiet_log}");
+    assert!(loud_log.contains("a logged remark, pin ***"), "{loud_log}");
+    assert!(!loud_log.contains("4321"), "{loud_log}");
+}
+
+#[test]
 fn metrics_are_prometheus_text_and_count_the_turns() {
     let dir = TempDir::new("metrics");
     let bot = dir.write("echo.scn", ECHO);

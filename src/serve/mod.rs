@@ -197,6 +197,13 @@ impl App {
         }
         let bot = self.bot();
         let (mut session, warning) = self.session(&bot, &request.user_id).await?;
+        if self.log_content {
+            if let Input::Message(text) = &request.input {
+                // Secrets are hidden here too.
+                let text = session.redactor.apply(text);
+                tracing::info!(user = %request.user_id, text = %text, "message");
+            }
+        }
         if let Some(name) = &request.user_name {
             if !name.is_empty() && session.user_name != *name {
                 session.user_name.clone_from(name);
