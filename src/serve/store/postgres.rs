@@ -27,7 +27,7 @@ use super::{Commit, Fut, OutboxEntry, Stats, Store, StoreError, TimerRow};
 /// The schema, one migration per version; a database is brought from its version to the last
 /// on open, in one transaction. Never edit a released migration: add one. Version 1 has the
 /// tables and columns of SQLite's version 1.
-const MIGRATIONS: &[&str] = &[
+pub(super) const MIGRATIONS: &[&str] = &[
     // 1: the first schema.
     r#"CREATE TABLE sessions (
         user_id TEXT COLLATE "C" PRIMARY KEY,
