@@ -383,3 +383,34 @@ fn a_secret_copied_into_a_global_is_never_stored() {
         );
     }
 }
+
+#[test]
+fn a_slow_timer_turn_does_not_hold_up_other_users_timers() {
+    let dir = TempDir::new("timer-slow");
+    let peer = SlowPeer::start();
+    let bot = dir.write(
+        "bot.scn",
+        &format!(
+            "on message \"slow\" goto slow_set\non message \"fast\" goto fast_set\n\
+             block slow_set {{\n  schedule 1s goto slow_timer\n}}\n\
+             block slow_timer {{\n  http GET \"http://{}/slow/6000\" {{ on error goto failed }}\n  say \"slow\"\n}}\n\
+             block fast_set {{\n  schedule 1s goto fast_timer\n}}\n\
+             block fast_timer {{\n  say \"fast\"\n}}\n\
+             block failed {{\n  say \"failed\"\n}}\n",
+            peer.addr()
+        ),
+    );
+    let server = Server::start(&dir, &bot, &["--allow-host", &peer.addr()]);
+    assert_eq!(send(&server, "s", "slow", None).0, 200);
+    // The slow user's timer is firing: its turn waits on the peer for 6 s.
+    peer.wait_for_requests(1);
+    let set_at = Instant::now();
+    assert_eq!(send(&server, "f", "fast", None).0, 200);
+    let entries = outbox(&server, "f", 1, Duration::from_secs(8));
+    assert_eq!(entries.len(), 1, "the fast user's timer fired");
+    assert!(
+        set_at.elapsed() < Duration::from_millis(2500),
+        "a 1 s timer fired after {:?}, behind another user's slow turn",
+        set_at.elapsed()
+    );
+}

@@ -1,7 +1,7 @@
 //! What `serve` does while nobody asks: fires due timers, delivers the outbox to
 //! `--deliver-url`, prunes old entries.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,53 +14,75 @@ use super::{now_ms, App, KEEP_MS};
 /// the store (or one whose wake-up was missed) fires at most this late.
 const TIMER_POLL: Duration = Duration::from_millis(500);
 
-/// Fires every due timer, user by user (each user's timers in order, as turns of that user),
-/// then sleeps until the next is due, a turn sets one, or [`TIMER_POLL`] passes.
+/// How often the loop looks again while a due user's timers are still firing (its turn may
+/// wait on a slow `http` call): other users' timers must not wait for it.
+const BUSY_POLL: Duration = Duration::from_millis(50);
+
+/// Fires every due timer: each user's timers in order, as turns of that user, on a task of
+/// its own, so that a slow turn holds up no other user's timers; then sleeps until the next
+/// is due, a turn sets one, or [`TIMER_POLL`] passes.
 pub async fn timer_loop(app: Arc<App>, stop: tokio::sync::watch::Receiver<bool>) {
     let mut stop = stop;
+    // Users whose timers are firing now, and users whose timers failed (until when to leave
+    // them alone: the store was down, a session could not be read).
+    let firing: Arc<std::sync::Mutex<HashSet<String>>> = Arc::default();
+    let mut failed: HashMap<String, tokio::time::Instant> = HashMap::new();
+    let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel::<(String, bool)>();
     loop {
         if *stop.borrow() {
             return;
         }
+        while let Ok((user, ok)) = done.try_recv() {
+            if ok {
+                failed.remove(&user);
+            } else {
+                failed.insert(user, tokio::time::Instant::now() + TIMER_POLL);
+            }
+        }
         let now = now_ms();
-        let mut failed = false;
-        match app.store.due(now, 256).await {
-            Ok(users) if !users.is_empty() => {
-                let mut tasks = tokio::task::JoinSet::new();
+        let busy = firing.lock().map_or(0, |f| f.len());
+        let mut skipped = false;
+        let mut store_down = false;
+        match app.store.due(now, 256 + busy + failed.len()).await {
+            Ok(users) => {
+                let at = tokio::time::Instant::now();
+                failed.retain(|_, until| *until > at);
                 for user in users {
-                    let app = app.clone();
-                    tasks.spawn(async move {
+                    let fresh = !failed.contains_key(&user)
+                        && firing.lock().is_ok_and(|mut f| f.insert(user.clone()));
+                    if !fresh {
+                        skipped = true;
+                        continue;
+                    }
+                    let (app, firing, done) = (app.clone(), firing.clone(), done_tx.clone());
+                    tokio::spawn(async move {
                         let fired = app.fire_due(&user, now).await;
                         if let Err(e) = &fired {
                             tracing::warn!(user = %user, error = ?e, "timers could not fire");
                         }
-                        fired.is_ok()
+                        if let Ok(mut f) = firing.lock() {
+                            f.remove(&user);
+                        }
+                        let _ = done.send((user, fired.is_ok()));
                     });
                 }
-                let mut all_fired = true;
-                while let Some(fired) = tasks.join_next().await {
-                    all_fired &= fired.unwrap_or(false);
-                }
-                if all_fired {
-                    continue;
-                }
-                // A timer that cannot fire (the store is down, a session cannot be read) is
-                // tried again after a pause, not in a busy loop.
-                failed = true;
             }
-            Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "the store cannot list due timers");
-                failed = true;
+                store_down = true;
             }
         }
-        let wait = match app.store.next_due().await {
-            Ok(Some(due)) if !failed => {
-                Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64)
+        let wait = if store_down {
+            TIMER_POLL
+        } else if skipped {
+            BUSY_POLL
+        } else {
+            match app.store.next_due().await {
+                Ok(Some(due)) => Duration::from_millis(due.saturating_sub(now_ms()).max(0) as u64),
+                _ => TIMER_POLL,
             }
-            _ => TIMER_POLL,
         }
-        .min(TIMER_POLL);
+        .clamp(Duration::from_millis(5), TIMER_POLL);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = app.timers_changed.notified() => {}
@@ -111,43 +133,69 @@ pub async fn deliver_loop(app: Arc<App>, url: String, stop: tokio::sync::watch::
             if backoff.get(&entry.user_id).is_some_and(|(_, at)| *at > now) {
                 continue;
             }
-            let body = format!(
-                "{{\"user_id\":{},\"events\":{},\"seq\":{}}}",
-                serde_json::Value::String(entry.user_id.clone()),
-                entry.events,
-                entry.seq
-            );
-            let mut request = client.post(&url).header("content-type", "application/json");
-            if let Some(token) = &app.token {
-                request =
-                    request.header("x-scenarist-signature", signature(token, body.as_bytes()));
-            }
-            let request = request.body(body);
+            let (app, client, url) = (app.clone(), client.clone(), url.clone());
             tasks.spawn(async move {
-                let ok = match request.send().await {
+                // With several instances on one store, one delivers a user's entry at a time:
+                // the one that claims it, after looking that nobody delivered it meanwhile.
+                let key = format!("\u{2}deliver:{}", entry.user_id);
+                let claim = match app.claim_within(&key, Duration::ZERO).await {
+                    Ok(Some(claim)) => claim,
+                    _ => return (entry.user_id, entry.seq, None),
+                };
+                let entry = if app.store.shared() {
+                    match app.store.first_undelivered(&entry.user_id).await {
+                        Ok(Some(fresh)) => fresh,
+                        _ => return (entry.user_id, entry.seq, None),
+                    }
+                } else {
+                    entry
+                };
+                let body = format!(
+                    "{{\"user_id\":{},\"events\":{},\"seq\":{}}}",
+                    serde_json::Value::String(entry.user_id.clone()),
+                    entry.events,
+                    entry.seq
+                );
+                let mut request = client.post(&url).header("content-type", "application/json");
+                if let Some(token) = &app.token {
+                    request =
+                        request.header("x-scenarist-signature", signature(token, body.as_bytes()));
+                }
+                let ok = match request.body(body).send().await {
                     Ok(r) => r.status().is_success(),
                     Err(_) => false,
                 };
-                (entry.user_id, entry.seq, ok)
+                app.metrics.delivery(ok);
+                if ok {
+                    if let Err(e) = app
+                        .store
+                        .delivered(&entry.user_id, entry.seq, now_ms())
+                        .await
+                    {
+                        tracing::warn!(error = %e, "a delivery could not be recorded");
+                    }
+                }
+                drop(claim);
+                (entry.user_id, entry.seq, Some(ok))
             });
         }
         let mut progressed = false;
-        while let Some(Ok((user, seq, ok))) = tasks.join_next().await {
-            app.metrics.delivery(ok);
-            if ok {
-                backoff.remove(&user);
-                if let Err(e) = app.store.delivered(&user, seq, now_ms()).await {
-                    tracing::warn!(error = %e, "a delivery could not be recorded");
-                } else {
+        while let Some(Ok((user, seq, outcome))) = tasks.join_next().await {
+            match outcome {
+                // Another instance delivers it.
+                None => {}
+                Some(true) => {
+                    backoff.remove(&user);
                     progressed = true;
                 }
-            } else {
-                let attempts = backoff.get(&user).map_or(0, |(n, _)| *n) + 1;
-                // 0.5 s, 1 s, 2 s … up to a minute.
-                let delay = Duration::from_millis(500u64 << attempts.min(8).saturating_sub(1))
-                    .min(Duration::from_secs(60));
-                tracing::warn!(user = %user, seq, attempts, "delivery failed; retrying");
-                backoff.insert(user, (attempts, tokio::time::Instant::now() + delay));
+                Some(false) => {
+                    let attempts = backoff.get(&user).map_or(0, |(n, _)| *n) + 1;
+                    // 0.5 s, 1 s, 2 s … up to a minute.
+                    let delay = Duration::from_millis(500u64 << attempts.min(8).saturating_sub(1))
+                        .min(Duration::from_secs(60));
+                    tracing::warn!(user = %user, seq, attempts, "delivery failed; retrying");
+                    backoff.insert(user, (attempts, tokio::time::Instant::now() + delay));
+                }
             }
         }
         if progressed {

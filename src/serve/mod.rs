@@ -345,22 +345,34 @@ impl App {
     /// process): waits while another instance holds it, keeps it extended while held, and
     /// gives it up when dropped.
     pub(crate) async fn claim(&self, key: &str) -> Result<Claim, TurnError> {
+        self.claim_within(key, CLAIM_WAIT)
+            .await?
+            .ok_or(TurnError::Busy)
+    }
+
+    /// [`App::claim`], waiting at most `wait` (zero: one try); `None` when another instance
+    /// still holds it.
+    pub(crate) async fn claim_within(
+        &self,
+        key: &str,
+        wait: std::time::Duration,
+    ) -> Result<Option<Claim>, TurnError> {
         if !self.store.shared() {
-            return Ok(Claim { held: None });
+            return Ok(Some(Claim { held: None }));
         }
         let n = self
             .claims
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let owner: Arc<str> = Arc::from(format!("{}:{n}", self.owner));
-        let deadline = Instant::now() + CLAIM_WAIT;
+        let deadline = Instant::now() + wait;
         let mut pause = std::time::Duration::from_millis(2);
         loop {
             let now = now_ms();
             if self.store.claim(key, &owner, now, now + LEASE_MS).await? {
                 break;
             }
-            if Instant::now() > deadline {
-                return Err(TurnError::Busy);
+            if Instant::now() >= deadline {
+                return Ok(None);
             }
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(std::time::Duration::from_millis(50));
@@ -383,14 +395,14 @@ impl App {
                 }
             }
         });
-        Ok(Claim {
+        Ok(Some(Claim {
             held: Some(Held {
                 store: self.store.clone(),
                 key: key.to_string(),
                 owner,
                 renew,
             }),
-        })
+        }))
     }
 
     fn log_turn(&self, user_id: &str, started: Instant, outcome: &str) {

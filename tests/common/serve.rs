@@ -415,6 +415,36 @@ impl Server {
         );
     }
 
+    /// Whether the process still runs (it has not exited).
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|child| child.try_wait().ok().flatten().is_none())
+    }
+
+    /// Starts it again on the same port and store after [`Server::kill_hard`], trying again
+    /// for `within` while the port is taken (a client's connection may have been given it as
+    /// its own port while the server was down).
+    pub fn restart_on_its_port(&mut self, args: &[&str], within: Duration) {
+        let deadline = Instant::now() + within;
+        loop {
+            if self.child.is_some() {
+                self.stop();
+            }
+            let before = self.log().len();
+            if self.spawn(args) {
+                return;
+            }
+            let log = self.log();
+            let new = log.get(before..).unwrap_or("");
+            assert!(
+                new.contains("cannot listen") && Instant::now() < deadline,
+                "the server did not start again:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// A request with the server's token (unless it has an `Authorization` of its own); the
     /// answer.
     pub fn request(
@@ -568,4 +598,190 @@ fn answer(mut stream: TcpStream, count: &AtomicUsize, delay: &AtomicU64) {
     let _ = stream.write_all(
         b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}",
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A delivery receiver.
+// ---------------------------------------------------------------------------------------------
+
+/// One POST a [`Receiver`] got: the body's `user_id` and `seq`, and when it arrived.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub user_id: String,
+    pub seq: i64,
+    pub at: Instant,
+}
+
+/// A `--deliver-url` on 127.0.0.1 that records every POST (before answering it) and answers
+/// `200`, keep-alive connections included, each connection on a thread of its own.
+pub struct Receiver {
+    port: u16,
+    received: Arc<std::sync::Mutex<Vec<Delivery>>>,
+}
+
+impl Receiver {
+    pub fn start() -> Receiver {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("the receiver binds");
+        let port = listener.local_addr().expect("its address").port();
+        let received = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let shared = received.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let received = shared.clone();
+                std::thread::spawn(move || receive(stream, &received));
+            }
+        });
+        Receiver { port, received }
+    }
+
+    /// The URL to give `--deliver-url`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/deliver", self.port)
+    }
+
+    /// Every POST so far, in the order they arrived.
+    pub fn received(&self) -> Vec<Delivery> {
+        self.received.lock().expect("the receiver's lock").clone()
+    }
+}
+
+fn receive(mut stream: TcpStream, received: &std::sync::Mutex<Vec<Delivery>>) {
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 8192];
+    loop {
+        let head_end = loop {
+            if let Some(end) = find(&raw, b"\r\n\r\n") {
+                break end;
+            }
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
+        let len: usize = head
+            .split("\r\n")
+            .filter_map(|l| l.split_once(':'))
+            .find(|(n, _)| n.trim() == "content-length")
+            .and_then(|(_, v)| v.trim().parse().ok())
+            .unwrap_or(0);
+        while raw.len() < head_end + 4 + len {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => raw.extend_from_slice(&buf[..n]),
+            }
+        }
+        let body: Value =
+            serde_json::from_slice(&raw[head_end + 4..head_end + 4 + len]).unwrap_or(Value::Null);
+        raw.drain(..head_end + 4 + len);
+        let delivery = Delivery {
+            user_id: body["user_id"].as_str().unwrap_or_default().to_string(),
+            seq: body["seq"].as_i64().unwrap_or(-1),
+            at: Instant::now(),
+        };
+        received.lock().expect("the receiver's lock").push(delivery);
+        if stream
+            .write_all(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
+            )
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A TCP relay that can be cut.
+// ---------------------------------------------------------------------------------------------
+
+/// A TCP relay on 127.0.0.1 to an upstream address (a database, say), copying both ways.
+/// [`Relay::cut`] closes every connection through it and closes each new one at once, as a
+/// network that went away; [`Relay::restore`] lets connections through again.
+pub struct Relay {
+    port: u16,
+    state: Arc<RelayState>,
+}
+
+#[derive(Default)]
+struct RelayState {
+    /// Whether the relay is cut, and both ends of every connection through it.
+    open: std::sync::Mutex<(bool, Vec<TcpStream>)>,
+    connections: AtomicUsize,
+}
+
+impl Relay {
+    pub fn start(upstream: &str) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("the relay binds");
+        let port = listener.local_addr().expect("its address").port();
+        let state = Arc::new(RelayState::default());
+        let shared = state.clone();
+        let upstream = upstream.to_string();
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if shared.open.lock().expect("the relay's lock").0 {
+                    let _ = client.shutdown(std::net::Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let _ = client.set_nodelay(true);
+                let _ = server.set_nodelay(true);
+                let (Ok(c2), Ok(s2), Ok(c3), Ok(s3)) = (
+                    client.try_clone(),
+                    server.try_clone(),
+                    client.try_clone(),
+                    server.try_clone(),
+                ) else {
+                    continue;
+                };
+                {
+                    let mut open = shared.open.lock().expect("the relay's lock");
+                    if open.0 {
+                        let _ = client.shutdown(std::net::Shutdown::Both);
+                        let _ = server.shutdown(std::net::Shutdown::Both);
+                        continue;
+                    }
+                    open.1.push(c3);
+                    open.1.push(s3);
+                }
+                shared.connections.fetch_add(1, Ordering::SeqCst);
+                std::thread::spawn(move || pipe(client, s2));
+                std::thread::spawn(move || pipe(server, c2));
+            }
+        });
+        Relay { port, state }
+    }
+
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Connections let through so far.
+    pub fn connections(&self) -> usize {
+        self.state.connections.load(Ordering::SeqCst)
+    }
+
+    /// Closes every connection and refuses new ones (each is closed as soon as accepted).
+    pub fn cut(&self) {
+        let mut open = self.state.open.lock().expect("the relay's lock");
+        open.0 = true;
+        for stream in open.1.drain(..) {
+            let _ = stream.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    /// Lets new connections through again.
+    pub fn restore(&self) {
+        self.state.open.lock().expect("the relay's lock").0 = false;
+    }
+}
+
+/// Copies from one end to the other until either closes, then closes both.
+fn pipe(mut from: TcpStream, mut to: TcpStream) {
+    let _ = std::io::copy(&mut from, &mut to);
+    let _ = from.shutdown(std::net::Shutdown::Both);
+    let _ = to.shutdown(std::net::Shutdown::Both);
 }

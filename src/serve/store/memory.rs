@@ -188,6 +188,22 @@ impl Store for Memory {
         }))
     }
 
+    fn first_undelivered<'a>(&'a self, user_id: &'a str) -> Fut<'a, Option<OutboxEntry>> {
+        ready(self.with(|d| {
+            let user = d.users.get(user_id)?;
+            let (seq, (events, created, _)) = user
+                .outbox
+                .iter()
+                .find(|(_, (_, _, delivered))| delivered.is_none())?;
+            Some(OutboxEntry {
+                user_id: user_id.to_string(),
+                seq: *seq,
+                events: events.clone(),
+                created_ms: *created,
+            })
+        }))
+    }
+
     fn delivered<'a>(&'a self, user_id: &'a str, seq: i64, now_ms: i64) -> Fut<'a, ()> {
         ready(self.with(|d| {
             if let Some(user) = d.users.get_mut(user_id) {

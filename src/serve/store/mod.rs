@@ -125,6 +125,9 @@ pub trait Store: Send + Sync {
     /// users whose entry waits longest first.
     fn undelivered(&self, limit: usize) -> Fut<'_, Vec<OutboxEntry>>;
 
+    /// A user's oldest undelivered entry, if any.
+    fn first_undelivered<'a>(&'a self, user_id: &'a str) -> Fut<'a, Option<OutboxEntry>>;
+
     /// Marks a user's entries up to `seq` delivered.
     fn delivered<'a>(&'a self, user_id: &'a str, seq: i64, now_ms: i64) -> Fut<'a, ()>;
 

@@ -592,6 +592,27 @@ impl Store for Postgres {
         })
     }
 
+    fn first_undelivered<'a>(&'a self, user_id: &'a str) -> Fut<'a, Option<OutboxEntry>> {
+        Box::pin(async move {
+            if !storable(user_id) {
+                return Ok(None);
+            }
+            let client = self.client().await?;
+            let select = client
+                .prepare_cached(
+                    "SELECT user_id, seq, events, created_ms FROM outbox
+                     WHERE user_id = $1 AND delivered_ms IS NULL ORDER BY seq LIMIT 1",
+                )
+                .await
+                .map_err(unavailable)?;
+            let row = client
+                .query_opt(&select, &[&user_id])
+                .await
+                .map_err(unavailable)?;
+            Ok(row.as_ref().map(entry))
+        })
+    }
+
     fn delivered<'a>(&'a self, user_id: &'a str, seq: i64, now_ms: i64) -> Fut<'a, ()> {
         Box::pin(async move {
             if !storable(user_id) {

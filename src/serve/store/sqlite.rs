@@ -386,6 +386,18 @@ impl Store for Sqlite {
         })
     }
 
+    fn first_undelivered<'a>(&'a self, user_id: &'a str) -> Fut<'a, Option<OutboxEntry>> {
+        let user = user_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT user_id, seq, events, created_ms FROM outbox
+                 WHERE user_id = ?1 AND delivered_ms IS NULL ORDER BY seq LIMIT 1",
+            )?
+            .query_row([user], entry)
+            .optional()
+        })
+    }
+
     fn delivered<'a>(&'a self, user_id: &'a str, seq: i64, now_ms: i64) -> Fut<'a, ()> {
         let user = user_id.to_string();
         self.write(move |c| {
