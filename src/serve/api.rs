@@ -573,7 +573,7 @@ async fn next_event(mut s: Stream) -> Option<(Result<SseEvent, Infallible>, Stre
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
                 },
                 _ = s.stop.changed() => return None,
-                _ = tokio::time::sleep(Duration::from_secs(5)) => break,
+                _ = tokio::time::sleep(Duration::from_secs(1)) => break,
             }
         }
     }
