@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::serve::{
-    assert_error, dechunk, find, free_port, parse_head, parse_response, said, try_http, Response,
-    Server, TempDir, BIN,
+    assert_error, find, free_port, parse_response, said, try_http, EventStream, Response, Server,
+    TempDir, BIN,
 };
 use serde_json::{json, Value};
 
@@ -982,138 +982,16 @@ block pong {
 }
 "#;
 
-#[derive(Debug, Default)]
-struct SseEvent {
-    id: Option<String>,
-    event: Option<String>,
-    data: String,
-}
-
-/// A raw `text/event-stream` response, read event by event.
-struct SseStream {
-    stream: TcpStream,
-    chunked: bool,
-    raw: Vec<u8>,
-    text: String,
-}
-
-impl SseStream {
-    fn open(server: &Server, path: &str, headers: &[(&str, &str)]) -> SseStream {
-        let mut stream = TcpStream::connect(server.addr()).expect("the server accepts");
-        let mut request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\nAccept: text/event-stream\r\n",
-            server.addr()
-        );
-        if let Some(token) = server.token() {
-            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
-        }
-        for (name, value) in headers {
-            request.push_str(&format!("{name}: {value}\r\n"));
-        }
-        request.push_str("\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .expect("the request is sent");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .expect("a read timeout");
-        let mut raw = Vec::new();
-        let mut buf = [0u8; 4096];
-        while find(&raw, b"\r\n\r\n").is_none() {
-            let n = stream.read(&mut buf).expect("the response head");
-            assert!(n > 0, "closed before the head");
-            raw.extend_from_slice(&buf[..n]);
-        }
-        let (status, headers, used) = parse_head(&raw);
-        let response = Response {
-            status,
-            headers,
-            body: String::new(),
-        };
-        assert_eq!(status, 200, "{response:?}");
-        assert!(
-            response
-                .header("content-type")
-                .is_some_and(|v| v.starts_with("text/event-stream")),
-            "{response:?}"
-        );
-        let chunked = response
-            .header("transfer-encoding")
-            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-        SseStream {
-            stream,
-            chunked,
-            raw: raw[used..].to_vec(),
-            text: String::new(),
-        }
-    }
-
-    fn decode(&mut self) {
-        let data = if self.chunked {
-            let (data, used) = dechunk(&self.raw);
-            self.raw.drain(..used);
-            data
-        } else {
-            std::mem::take(&mut self.raw)
-        };
-        self.text
-            .push_str(&String::from_utf8_lossy(&data).replace("\r\n", "\n"));
-    }
-
-    /// The next event with data, or `None` at the deadline or the end of the stream.
-    fn next(&mut self, deadline: Instant) -> Option<SseEvent> {
-        loop {
-            self.decode();
-            while let Some(end) = self.text.find("\n\n") {
-                let block: String = self.text.drain(..end + 2).collect();
-                let mut event = SseEvent::default();
-                let mut has_data = false;
-                for line in block.lines() {
-                    if line.starts_with(':') || line.is_empty() {
-                        continue;
-                    }
-                    let (field, value) = line.split_once(':').unwrap_or((line, ""));
-                    let value = value.strip_prefix(' ').unwrap_or(value);
-                    match field {
-                        "id" => event.id = Some(value.to_string()),
-                        "event" => event.event = Some(value.to_string()),
-                        "data" => {
-                            if has_data {
-                                event.data.push('\n');
-                            }
-                            event.data.push_str(value);
-                            has_data = true;
-                        }
-                        _ => {}
-                    }
-                }
-                if has_data {
-                    return Some(event);
-                }
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return None;
-            }
-            self.stream
-                .set_read_timeout(Some(deadline - now))
-                .expect("a read timeout");
-            let mut buf = [0u8; 4096];
-            match self.stream.read(&mut buf) {
-                Ok(0) => return None,
-                Ok(n) => self.raw.extend_from_slice(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) =>
-                {
-                    return None
-                }
-                Err(e) => panic!("the event stream broke: {e}"),
-            }
-        }
-    }
+/// The event stream of `path`, with the server's token.
+fn sse(server: &Server, path: &str, headers: &[(&str, &str)]) -> EventStream {
+    let bearer = server.token().map(|t| format!("Bearer {t}"));
+    let mut all: Vec<(&str, &str)> = bearer
+        .as_deref()
+        .map(|b| ("Authorization", b))
+        .into_iter()
+        .collect();
+    all.extend_from_slice(headers);
+    EventStream::open(&server.addr(), path, &all)
 }
 
 #[test]
@@ -1122,7 +1000,7 @@ fn sse_streams_a_timers_message_and_a_reconnect_does_not_repeat_it() {
     let bot = dir.write("timer.scn", TIMER);
     let server = Server::in_memory(&dir, &bot);
 
-    let mut stream = SseStream::open(&server, "/v1/users/s/events", &[]);
+    let mut stream = sse(&server, "/v1/users/s/events", &[]);
     assert_eq!(said(&server.turn("s", "go")["events"]), ["soon"]);
     let asked = Instant::now();
     let event = stream
@@ -1140,7 +1018,7 @@ fn sse_streams_a_timers_message_and_a_reconnect_does_not_repeat_it() {
     drop(stream);
 
     // Reconnecting after event 1: the next event is the webhook's, not the timer's again.
-    let mut stream = SseStream::open(&server, "/v1/users/s/events", &[("Last-Event-ID", "1")]);
+    let mut stream = sse(&server, "/v1/users/s/events", &[("Last-Event-ID", "1")]);
     let r = server.post("/v1/webhooks/ping", r#"{"user_id":"s"}"#);
     assert_eq!(r.status, 200, "{r:?}");
     let event = stream
@@ -1158,7 +1036,7 @@ fn sse_streams_a_timers_message_and_a_reconnect_does_not_repeat_it() {
     drop(stream);
 
     // A fresh subscriber with `after=` gets what came after it, from the store.
-    let mut stream = SseStream::open(&server, "/v1/users/s/events?after=1", &[]);
+    let mut stream = sse(&server, "/v1/users/s/events?after=1", &[]);
     let event = stream
         .next(Instant::now() + Duration::from_secs(2))
         .expect("the stored entry");
@@ -1461,7 +1339,7 @@ fn sigterm_finishes_the_turn_in_progress_and_exits_0() {
         ),
     );
     let mut server = Server::start(&dir, &bot, &["--allow-host", &peer.addr]);
-    let mut stream = SseStream::open(&server, "/v1/users/t/events", &[]);
+    let mut stream = sse(&server, "/v1/users/t/events", &[]);
     let addr = server.addr();
     let client = std::thread::spawn(move || {
         try_http(

@@ -71,6 +71,29 @@ pub struct ServeArgs {
     /// Let message texts appear in the log (they never do otherwise).
     #[arg(long)]
     log_content: bool,
+
+    /// Run the bot on Telegram too, with the bot token in TELEGRAM_BOT_TOKEN (polls for
+    /// updates unless --telegram-webhook is given).
+    #[arg(long)]
+    telegram: bool,
+
+    /// The Bot API's address.
+    #[arg(
+        long,
+        value_name = "URL",
+        default_value = crate::serve::telegram::DEFAULT_API,
+        requires = "telegram"
+    )]
+    telegram_api: String,
+
+    /// Take Telegram's updates on a webhook instead of polling: this server's public HTTPS
+    /// address; Telegram posts to PUBLIC_URL/telegram/webhook.
+    #[arg(long, value_name = "PUBLIC_URL", requires = "telegram")]
+    telegram_webhook: Option<String>,
+
+    /// Serve the web chat: the page at /chat, the embed script at /widget.js.
+    #[arg(long)]
+    web_chat: bool,
 }
 
 /// Compiles the bot at `path`: the bot and its warnings, or the errors, as text.
@@ -127,6 +150,24 @@ pub fn run(args: ServeArgs) -> u8 {
             return usage_error(format!("--deliver-url {url:?} is not an http(s) URL"));
         }
     }
+    let telegram = if args.telegram {
+        let token = std::env::var("TELEGRAM_BOT_TOKEN").unwrap_or_default();
+        if token.is_empty() {
+            return usage_error(
+                "--telegram needs the bot token (from @BotFather) in TELEGRAM_BOT_TOKEN",
+            );
+        }
+        match crate::serve::telegram::Telegram::new(
+            &args.telegram_api,
+            &token,
+            args.telegram_webhook.as_deref(),
+        ) {
+            Ok(tg) => Some(Arc::new(tg)),
+            Err(e) => return usage_error(e),
+        }
+    } else {
+        None
+    };
     let options = Options {
         max_steps: args.max_steps,
         max_turn_time: args.max_turn_time,
@@ -156,13 +197,23 @@ pub fn run(args: ServeArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
+    // The log lines go to stderr from a thread of their own, in batches: a turn does not wait
+    // on a write, and many turns' lines take one. Lines still queued are written when `run`
+    // returns (the guard); a killed process loses at most the last few milliseconds of them.
+    let (log_writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .thread_name("scenarist-log")
+        .finish(std::io::BufWriter::with_capacity(
+            64 << 10,
+            std::io::stderr(),
+        ));
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)
         .with_current_span(false)
         .with_span_list(false)
         .with_target(false)
-        .with_writer(std::io::stderr)
+        .with_writer(log_writer)
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("SCENARIST_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
@@ -178,7 +229,9 @@ pub fn run(args: ServeArgs) -> u8 {
     let reload = Box::new(move || load(&path, &options, &presets));
     let mut app = App::new(bot, Arc::from(store), reload, client, token, args.user_rate);
     app.log_content = args.log_content;
-    app.delivering = args.deliver_url.is_some();
+    app.delivering = args.deliver_url.is_some() || telegram.is_some();
+    app.telegram = telegram;
+    app.web_chat = args.web_chat;
     let app = Arc::new(app);
     tokio.block_on(serve(app, args.listen, args.deliver_url, args.token_env))
 }
@@ -212,10 +265,17 @@ async fn serve(
         app.clone(),
         app.stopping.subscribe(),
     ));
-    if let Some(url) = deliver_url {
+    if deliver_url.is_some() || app.telegram.is_some() {
         background.spawn(crate::serve::deliver_loop(
             app.clone(),
-            url,
+            deliver_url,
+            app.stopping.subscribe(),
+        ));
+    }
+    if let Some(tg) = app.telegram.clone() {
+        background.spawn(crate::serve::telegram::run(
+            app.clone(),
+            tg,
             app.stopping.subscribe(),
         ));
     }

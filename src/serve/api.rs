@@ -36,7 +36,11 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(super) fn new(
+        status: StatusCode,
+        code: &'static str,
+        message: impl Into<String>,
+    ) -> ApiError {
         ApiError {
             status,
             code,
@@ -46,7 +50,7 @@ impl ApiError {
         }
     }
 
-    fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
+    pub(super) fn bad(code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, code, message)
     }
 }
@@ -120,7 +124,7 @@ fn json_headers() -> [(header::HeaderName, HeaderValue); 1] {
     )]
 }
 
-fn json(status: StatusCode, body: String) -> Response {
+pub(super) fn json(status: StatusCode, body: String) -> Response {
     (status, json_headers(), body).into_response()
 }
 
@@ -138,8 +142,21 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/v1/reload", post(reload))
         .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(app.clone(), auth));
+    let mut open = Router::new();
+    if app.web_chat {
+        // The chat authorises its requests with a per-browser key of its own, not the token.
+        open = super::webchat::routes();
+    }
+    if app.telegram.as_ref().is_some_and(|t| t.webhook_mode()) {
+        // Telegram proves itself with the webhook's secret_token, not the API token.
+        open = open.route(
+            super::telegram::WEBHOOK_PATH,
+            post(super::telegram::webhook),
+        );
+    }
     Router::new()
         .merge(guarded)
+        .merge(open)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .fallback(not_found)
@@ -169,7 +186,7 @@ async fn auth(State(app): State<Arc<App>>, request: Request, next: Next) -> Resp
 }
 
 /// Compares two secrets in constant time (their digests, so the length does not show either).
-fn same_secret(given: &str, token: &str) -> bool {
+pub(super) fn same_secret(given: &str, token: &str) -> bool {
     use sha2::Digest;
     use subtle::ConstantTimeEq;
     let a = sha2::Sha256::digest(given.as_bytes());
@@ -194,7 +211,7 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// Reads the body within [`MAX_BODY_BYTES`] and [`BODY_TIMEOUT`].
-async fn read_body(app: &App, body: Body) -> Result<Bytes, ApiError> {
+pub(super) async fn read_body(app: &App, body: Body) -> Result<Bytes, ApiError> {
     match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES)).await {
         Ok(Ok(bytes)) => Ok(bytes),
         Ok(Err(e)) => {
@@ -230,7 +247,7 @@ async fn read_body(app: &App, body: Body) -> Result<Bytes, ApiError> {
 }
 
 /// The body as a JSON object.
-fn object(bytes: &[u8]) -> Result<Map<String, Json>, ApiError> {
+pub(super) fn object(bytes: &[u8]) -> Result<Map<String, Json>, ApiError> {
     match serde_json::from_slice::<Json>(bytes) {
         Ok(Json::Object(map)) => Ok(map),
         Ok(_) => Err(ApiError::bad(
@@ -287,7 +304,10 @@ fn check_id(field: &str, s: String) -> Result<String, ApiError> {
 }
 
 /// An optional id: a string or an integer (Telegram's update ids are numbers).
-fn optional_id(body: &Map<String, Json>, field: &str) -> Result<Option<String>, ApiError> {
+pub(super) fn optional_id(
+    body: &Map<String, Json>,
+    field: &str,
+) -> Result<Option<String>, ApiError> {
     match body.get(field) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) => check_id(field, s.clone()).map(Some),
@@ -299,7 +319,10 @@ fn optional_id(body: &Map<String, Json>, field: &str) -> Result<Option<String>, 
     }
 }
 
-fn optional_string(body: &Map<String, Json>, field: &str) -> Result<Option<String>, ApiError> {
+pub(super) fn optional_string(
+    body: &Map<String, Json>,
+    field: &str,
+) -> Result<Option<String>, ApiError> {
     match body.get(field) {
         None | Some(Json::Null) => Ok(None),
         Some(Json::String(s)) if s.chars().count() <= MAX_ID_CHARS => Ok(Some(s.clone())),
@@ -314,11 +337,8 @@ fn optional_string(body: &Map<String, Json>, field: &str) -> Result<Option<Strin
     }
 }
 
-/// `POST /v1/messages`: one turn.
-async fn messages(State(app): State<Arc<App>>, body: Body) -> Result<Response, ApiError> {
-    let bytes = read_body(&app, body).await?;
-    let body = object(&bytes)?;
-    let user_id = id_field(&body, "user_id")?;
+/// The required `text`: a string of at most [`MAX_TEXT_CHARS`] characters.
+pub(super) fn text_field(app: &App, body: &Map<String, Json>) -> Result<String, ApiError> {
     let text = match body.get("text") {
         None | Some(Json::Null) => return Err(ApiError::bad("missing_field", "`text` is missing")),
         Some(Json::String(s)) => s.clone(),
@@ -333,22 +353,43 @@ async fn messages(State(app): State<Arc<App>>, body: Body) -> Result<Response, A
             format!("`text` has {chars} characters; at most {MAX_TEXT_CHARS} are taken"),
         ));
     }
+    Ok(text)
+}
+
+/// `POST /v1/messages`: one turn.
+async fn messages(State(app): State<Arc<App>>, body: Body) -> Result<Response, ApiError> {
+    let bytes = read_body(&app, body).await?;
+    let body = object(&bytes)?;
+    let user_id = id_field(&body, "user_id")?;
+    let text = text_field(&app, &body)?;
     let message_id = optional_id(&body, "message_id")?;
     let user_name = optional_string(&body, "user_name")?;
+    let id = message_id.map(|id| format!("m:{id}"));
+    let reply = message_turn(&app, user_id, text, id, user_name).await?;
+    Ok(json(StatusCode::OK, reply.body))
+}
+
+/// A user's message as a turn, within the user's rate; `id` is the namespaced message id.
+pub(super) async fn message_turn(
+    app: &App,
+    user_id: String,
+    text: String,
+    id: Option<String>,
+    user_name: Option<String>,
+) -> Result<super::TurnReply, ApiError> {
     if let Err(e) = app.check_rate(&user_id) {
         app.metrics.rejected("rate");
         return Err(e.into());
     }
-    let reply = app
+    Ok(app
         .turn(TurnRequest {
             user_id,
             user_name,
             input: Input::Message(text),
-            id: message_id.map(|id| format!("m:{id}")),
+            id,
             to_outbox: false,
         })
-        .await?;
-    Ok(json(StatusCode::OK, reply.body))
+        .await?)
 }
 
 /// `POST /v1/webhooks/{name}`: fires `on webhook "name"` for a user.
@@ -479,17 +520,41 @@ async fn reload(State(app): State<Arc<App>>) -> Result<Response, ApiError> {
 }
 
 #[derive(serde::Deserialize)]
-struct After {
+pub(super) struct After {
     after: Option<i64>,
 }
+
+/// `?after=SEQ`, or why not.
+pub(super) type AfterQuery = Result<Query<After>, axum::extract::rejection::QueryRejection>;
+
+/// What a reader of the outbox is shown of an entry's events (a JSON array): the API shows
+/// them all, the web chat only what its user may see.
+pub(super) type View = fn(&str) -> std::borrow::Cow<'_, str>;
 
 /// `GET /v1/users/{user_id}/events?after=SEQ`: the outbox, or with `Accept: text/event-stream`
 /// a stream of it (from `after`, or the `Last-Event-ID` a reconnecting client sends).
 async fn events(
     State(app): State<Arc<App>>,
     Path(user_id): Path<String>,
-    query: Result<Query<After>, axum::extract::rejection::QueryRejection>,
+    query: AfterQuery,
     headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    outbox(app, user_id, query, &headers, all_events).await
+}
+
+/// The API's view of an outbox entry: every event.
+fn all_events(events: &str) -> std::borrow::Cow<'_, str> {
+    std::borrow::Cow::Borrowed(events)
+}
+
+/// A user's outbox after `?after=` (or `Last-Event-ID`): a list, or with
+/// `Accept: text/event-stream` a live stream; each entry's events as `view` shows them.
+pub(super) async fn outbox(
+    app: Arc<App>,
+    user_id: String,
+    query: AfterQuery,
+    headers: &HeaderMap,
+    view: View,
 ) -> Result<Response, ApiError> {
     let Query(After { after }) =
         query.map_err(|_| ApiError::bad("invalid_field", "`after` must be an integer"))?;
@@ -510,7 +575,7 @@ async fn events(
             .map_err(|e| ApiError::from(TurnError::Store(e)))?;
         let list: Vec<String> = entries
             .iter()
-            .map(|e| format!("{{\"seq\":{},\"events\":{}}}", e.seq, e.events))
+            .map(|e| format!("{{\"seq\":{},\"events\":{}}}", e.seq, view(&e.events)))
             .collect();
         return Ok(json(
             StatusCode::OK,
@@ -527,6 +592,7 @@ async fn events(
         changes,
         stop,
         queue: VecDeque::new(),
+        view,
     };
     let stream = futures_util::stream::unfold(state, next_event);
     Ok(Sse::new(stream)
@@ -541,13 +607,15 @@ struct Stream {
     changes: tokio::sync::broadcast::Receiver<(String, i64)>,
     stop: tokio::sync::watch::Receiver<bool>,
     queue: VecDeque<super::store::OutboxEntry>,
+    view: View,
 }
 
 async fn next_event(mut s: Stream) -> Option<(Result<SseEvent, Infallible>, Stream)> {
     loop {
         if let Some(entry) = s.queue.pop_front() {
             s.last = entry.seq;
-            let data = format!("{{\"seq\":{},\"events\":{}}}", entry.seq, entry.events);
+            let events = (s.view)(&entry.events);
+            let data = format!("{{\"seq\":{},\"events\":{events}}}", entry.seq);
             let event = SseEvent::default()
                 .id(entry.seq.to_string())
                 .event("events")

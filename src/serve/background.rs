@@ -1,5 +1,5 @@
 //! What `serve` does while nobody asks: fires due timers, delivers the outbox to
-//! `--deliver-url`, prunes old entries.
+//! `--deliver-url` and Telegram, prunes old entries.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -8,6 +8,8 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
+use super::store::OutboxEntry;
+use super::telegram::{self, Sent};
 use super::{now_ms, App, KEEP_MS};
 
 /// The longest the timer loop sleeps without looking: a timer set by another process sharing
@@ -105,9 +107,15 @@ pub fn signature(token: &str, body: &[u8]) -> String {
     hex
 }
 
-/// Delivers the outbox to `url`: each user's entries in order (the next only after the one
-/// before was answered with a 2xx), retried with backoff, users in parallel.
-pub async fn deliver_loop(app: Arc<App>, url: String, stop: tokio::sync::watch::Receiver<bool>) {
+/// Delivers the outbox: each user's entries in order (the next only after the one before was
+/// delivered), retried with backoff, users in parallel. Entries of `tg:` users go to Telegram
+/// when `--telegram` is on; the others are POSTed to `url` (`--deliver-url`); an entry that
+/// neither takes is marked delivered at once (SSE subscribers read the outbox all the same).
+pub async fn deliver_loop(
+    app: Arc<App>,
+    url: Option<String>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) {
     let mut stop = stop;
     let mut changed = app.outbox.subscribe();
     let client = reqwest::Client::builder()
@@ -150,22 +158,19 @@ pub async fn deliver_loop(app: Arc<App>, url: String, stop: tokio::sync::watch::
                 } else {
                     entry
                 };
-                let body = format!(
-                    "{{\"user_id\":{},\"events\":{},\"seq\":{}}}",
-                    serde_json::Value::String(entry.user_id.clone()),
-                    entry.events,
-                    entry.seq
-                );
-                let mut request = client.post(&url).header("content-type", "application/json");
-                if let Some(token) = &app.token {
-                    request =
-                        request.header("x-scenarist-signature", signature(token, body.as_bytes()));
-                }
-                let ok = match request.body(body).send().await {
-                    Ok(r) => r.status().is_success(),
-                    Err(_) => false,
+                let telegram = app
+                    .telegram
+                    .clone()
+                    .filter(|_| entry.user_id.starts_with(telegram::USER_PREFIX));
+                let (sent, somewhere) = match (telegram, &url) {
+                    (Some(tg), _) => (tg.deliver(&entry).await, true),
+                    (None, Some(url)) => (post_entry(&app, &client, url, &entry).await, true),
+                    (None, None) => (Sent::Done, false),
                 };
-                app.metrics.delivery(ok);
+                if somewhere && !matches!(sent, Sent::Later(_)) {
+                    app.metrics.delivery(sent == Sent::Done);
+                }
+                let ok = sent == Sent::Done;
                 if ok {
                     if let Err(e) = app
                         .store
@@ -176,7 +181,7 @@ pub async fn deliver_loop(app: Arc<App>, url: String, stop: tokio::sync::watch::
                     }
                 }
                 drop(claim);
-                (entry.user_id, entry.seq, Some(ok))
+                (entry.user_id, entry.seq, Some(sent))
             });
         }
         let mut progressed = false;
@@ -184,11 +189,16 @@ pub async fn deliver_loop(app: Arc<App>, url: String, stop: tokio::sync::watch::
             match outcome {
                 // Another instance delivers it.
                 None => {}
-                Some(true) => {
+                Some(Sent::Done) => {
                     backoff.remove(&user);
                     progressed = true;
                 }
-                Some(false) => {
+                // A 429: not a failure, the entry waits as long as it was asked to.
+                Some(Sent::Later(wait)) => {
+                    let attempts = backoff.get(&user).map_or(0, |(n, _)| *n);
+                    backoff.insert(user, (attempts, tokio::time::Instant::now() + wait));
+                }
+                Some(Sent::Failed) => {
                     let attempts = backoff.get(&user).map_or(0, |(n, _)| *n) + 1;
                     // 0.5 s, 1 s, 2 s … up to a minute.
                     let delay = Duration::from_millis(500u64 << attempts.min(8).saturating_sub(1))
@@ -212,6 +222,24 @@ pub async fn deliver_loop(app: Arc<App>, url: String, stop: tokio::sync::watch::
             _ = changed.recv() => {}
             _ = stop.changed() => return,
         }
+    }
+}
+
+/// POSTs one entry to `--deliver-url`, signed with the token: delivered on a 2xx.
+async fn post_entry(app: &App, client: &reqwest::Client, url: &str, entry: &OutboxEntry) -> Sent {
+    let body = format!(
+        "{{\"user_id\":{},\"events\":{},\"seq\":{}}}",
+        serde_json::Value::String(entry.user_id.clone()),
+        entry.events,
+        entry.seq
+    );
+    let mut request = client.post(url).header("content-type", "application/json");
+    if let Some(token) = &app.token {
+        request = request.header("x-scenarist-signature", signature(token, body.as_bytes()));
+    }
+    match request.body(body).send().await {
+        Ok(r) if r.status().is_success() => Sent::Done,
+        _ => Sent::Failed,
     }
 }
 

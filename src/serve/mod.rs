@@ -9,7 +9,9 @@ mod background;
 pub mod bot;
 mod metrics;
 pub mod store;
+pub mod telegram;
 mod users;
+mod webchat;
 
 use std::sync::{Arc, RwLock};
 use std::time::Instant;
@@ -20,7 +22,7 @@ pub use bot::Bot;
 pub use metrics::Metrics;
 
 use crate::eval::{Event, Globals, Input, Session};
-use store::{Commit, Store, StoreError, TimerRow};
+use store::{Begin, ClaimToken, Commit, Store, StoreError, TimerRow};
 
 /// The longest message text the API takes, in characters (SERVER.md §2: `422` beyond).
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -55,6 +57,10 @@ pub struct App {
     pub log_content: bool,
     /// Whether outbox entries are delivered somewhere (`--deliver-url`).
     pub delivering: bool,
+    /// `--web-chat`: the chat page, the embed script and the page's own API are served.
+    pub web_chat: bool,
+    /// `--telegram`: the Bot API of the bot; `tg:` users' outbox entries are delivered there.
+    pub telegram: Option<Arc<telegram::Telegram>>,
     /// This process among the instances sharing a store: claims are made in its name.
     owner: String,
     /// Claims made so far (each claim has an owner token of its own).
@@ -144,6 +150,8 @@ impl App {
             rate: users::RateLimit::new(user_rate),
             log_content: false,
             delivering: false,
+            web_chat: false,
+            telegram: None,
             stopping: tokio::sync::watch::channel(false).0,
             owner: format!(
                 "{}:{}:{:x}",
@@ -184,19 +192,17 @@ impl App {
     pub async fn turn(&self, request: TurnRequest) -> Result<TurnReply, TurnError> {
         let started = Instant::now();
         let _turn = self.users.lock(&request.user_id).await;
-        let _claim = self.claim(&request.user_id).await?;
-        if let Some(id) = &request.id {
-            if let Some(body) = self.store.processed(&request.user_id, id).await? {
-                self.metrics.turn("replayed", started.elapsed());
-                self.log_turn(&request.user_id, started, "replayed");
-                return Ok(TurnReply {
-                    body,
-                    replayed: true,
-                });
-            }
+        let (mut claim, begin) = self.begin(&request.user_id, request.id.as_deref()).await?;
+        if let Some(body) = begin.processed {
+            self.metrics.turn("replayed", started.elapsed());
+            self.log_turn(&request.user_id, started, "replayed");
+            return Ok(TurnReply {
+                body,
+                replayed: true,
+            });
         }
         let bot = self.bot();
-        let (mut session, warning) = self.session(&bot, &request.user_id).await?;
+        let (mut session, warning) = self.session_from(&bot, &request.user_id, begin.session)?;
         if self.log_content {
             if let Input::Message(text) = &request.input {
                 // Secrets are hidden here too.
@@ -218,6 +224,7 @@ impl App {
                 request.id.as_deref(),
                 request.to_outbox,
                 started,
+                (&mut claim, true),
             )
             .await?;
         Ok(TurnReply {
@@ -226,13 +233,51 @@ impl App {
         })
     }
 
+    /// Claims the user (in a store shared by several instances, waiting while another holds
+    /// it) and reads what the turn starts from: one call to the store.
+    async fn begin(&self, user_id: &str, id: Option<&str>) -> Result<(Claim, Begin), TurnError> {
+        if !self.store.shared() {
+            let begin = self.store.begin_turn(user_id, id, None).await?;
+            return Ok((Claim { held: None }, begin));
+        }
+        let owner = self.new_owner();
+        let deadline = Instant::now() + CLAIM_WAIT;
+        let mut pause = std::time::Duration::from_millis(2);
+        loop {
+            let now = now_ms();
+            let begin = self
+                .store
+                .begin_turn(user_id, id, Some((&owner, now, now + LEASE_MS)))
+                .await?;
+            if begin.claimed {
+                return Ok((self.hold(user_id, owner), begin));
+            }
+            if Instant::now() >= deadline {
+                return Err(TurnError::Busy);
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(50));
+        }
+    }
+
     /// Loads (or starts) a user's session, ready for a turn.
     async fn session(
         &self,
         bot: &Bot,
         user_id: &str,
     ) -> Result<(Session, Option<String>), TurnError> {
-        let mut session = match self.store.load(user_id).await? {
+        let saved = self.store.load(user_id).await?;
+        self.session_from(bot, user_id, saved)
+    }
+
+    /// A user's session from what was saved (or a new one), ready for a turn.
+    fn session_from(
+        &self,
+        bot: &Bot,
+        user_id: &str,
+        saved: Option<String>,
+    ) -> Result<(Session, Option<String>), TurnError> {
+        let mut session = match saved {
             Some(json) => serde_json::from_str::<Session>(&json).map_err(|e| {
                 tracing::error!(user = %user_id, error = %e, "a saved session cannot be read");
                 TurnError::Corrupt(format!(
@@ -246,7 +291,8 @@ impl App {
     }
 
     /// Runs the turn itself, with the globals when it may touch them, and commits it (the
-    /// globals lock, when taken, is held until the commit is done); the response body.
+    /// globals lock, when taken, is held until the commit is done); the response body. The
+    /// commit checks the user's claim and, when told to, gives it up.
     #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
@@ -257,9 +303,10 @@ impl App {
         id: Option<&str>,
         to_outbox: bool,
         started: Instant,
+        (claim, release): (&mut Claim, bool),
     ) -> Result<String, TurnError> {
         let timers_before = timer_rows(session);
-        let lock = if bot.may_touch_globals(session, input) {
+        let mut lock = if bot.may_touch_globals(session, input) {
             let local = self.globals.lock().await;
             Some((local, self.claim(store::GLOBALS_KEY).await?))
         } else {
@@ -310,9 +357,22 @@ impl App {
             processed: id.map(|id| (id.to_string(), body.clone())),
             outbox: to_outbox.then(|| events_json(&events)),
             now_ms: now_ms(),
+            claims: claim
+                .token(release)
+                .into_iter()
+                .chain(lock.as_ref().and_then(|(_, globals)| globals.token(true)))
+                .collect(),
         };
         let store_started = Instant::now();
         let committed = self.store.commit(commit).await;
+        if committed.is_ok() {
+            if release {
+                claim.given_up();
+            }
+            if let Some((_, globals)) = &mut lock {
+                globals.given_up();
+            }
+        }
         drop(lock);
         self.metrics.store(store_started.elapsed());
         let user_id = session.user_id.as_str();
@@ -360,10 +420,7 @@ impl App {
         if !self.store.shared() {
             return Ok(Some(Claim { held: None }));
         }
-        let n = self
-            .claims
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let owner: Arc<str> = Arc::from(format!("{}:{n}", self.owner));
+        let owner = self.new_owner();
         let deadline = Instant::now() + wait;
         let mut pause = std::time::Duration::from_millis(2);
         loop {
@@ -377,6 +434,19 @@ impl App {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(std::time::Duration::from_millis(50));
         }
+        Ok(Some(self.hold(key, owner)))
+    }
+
+    /// An owner token for a new claim: this process, and the claim's number in it.
+    fn new_owner(&self) -> Arc<str> {
+        let n = self
+            .claims
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Arc::from(format!("{}:{n}", self.owner))
+    }
+
+    /// A claim just taken: kept extended until it is dropped (or given up by a commit).
+    fn hold(&self, key: &str, owner: Arc<str>) -> Claim {
         let store = self.store.clone();
         let (k, o) = (key.to_string(), owner.clone());
         let renew = tokio::spawn(async move {
@@ -395,14 +465,14 @@ impl App {
                 }
             }
         });
-        Ok(Some(Claim {
+        Claim {
             held: Some(Held {
                 store: self.store.clone(),
                 key: key.to_string(),
                 owner,
                 renew,
             }),
-        }))
+        }
     }
 
     fn log_turn(&self, user_id: &str, started: Instant, outcome: &str) {
@@ -418,7 +488,7 @@ impl App {
     /// How many fired.
     pub async fn fire_due(&self, user_id: &str, now: i64) -> Result<usize, TurnError> {
         let _turn = self.users.lock(user_id).await;
-        let _claim = self.claim(user_id).await?;
+        let mut claim = self.claim(user_id).await?;
         let bot = self.bot();
         let mut fired = 0;
         // Each timer is committed before the next fires; one pass takes at most this many.
@@ -436,6 +506,7 @@ impl App {
                         next_due: session.next_due(),
                         timers: Some(timer_rows(&session)),
                         now_ms: now_ms(),
+                        claims: claim.token(false).into_iter().collect(),
                         ..Commit::default()
                     };
                     self.store.commit(commit).await?;
@@ -450,6 +521,7 @@ impl App {
                 None,
                 true,
                 started,
+                (&mut claim, false),
             )
             .await?;
             self.metrics.timer_fired();
@@ -476,6 +548,25 @@ struct Held {
     key: String,
     owner: Arc<str>,
     renew: tokio::task::JoinHandle<()>,
+}
+
+impl Claim {
+    /// The claim for a commit to check (and give up, with `release`); none in a store of
+    /// one process.
+    fn token(&self, release: bool) -> Option<ClaimToken> {
+        self.held.as_ref().map(|held| ClaimToken {
+            key: held.key.clone(),
+            owner: held.owner.to_string(),
+            release,
+        })
+    }
+
+    /// A commit gave the claim up: it is no longer extended, nor given up again.
+    fn given_up(&mut self) {
+        if let Some(held) = self.held.take() {
+            held.renew.abort();
+        }
+    }
 }
 
 impl Drop for Claim {

@@ -785,3 +785,129 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
     let _ = from.shutdown(std::net::Shutdown::Both);
     let _ = to.shutdown(std::net::Shutdown::Both);
 }
+
+// ---------------------------------------------------------------------------------------------
+// A server-sent event stream.
+// ---------------------------------------------------------------------------------------------
+
+/// One event of a `text/event-stream`.
+#[derive(Debug, Default)]
+pub struct StreamEvent {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+}
+
+/// A `GET` answered with `text/event-stream` (any headers: a token, a chat key), read event
+/// by event.
+pub struct EventStream {
+    stream: TcpStream,
+    chunked: bool,
+    raw: Vec<u8>,
+    text: String,
+}
+
+impl EventStream {
+    /// Opens the stream; panics unless the answer is `200 text/event-stream`.
+    pub fn open(addr: &str, path: &str, headers: &[(&str, &str)]) -> EventStream {
+        let mut stream = TcpStream::connect(addr).expect("the server accepts");
+        let mut request =
+            format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: text/event-stream\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .expect("the request is sent");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("a read timeout");
+        let mut raw = Vec::new();
+        let mut buf = [0u8; 4096];
+        while find(&raw, b"\r\n\r\n").is_none() {
+            let n = stream.read(&mut buf).expect("the response head");
+            assert!(n > 0, "closed before the head");
+            raw.extend_from_slice(&buf[..n]);
+        }
+        let (status, headers, used) = parse_head(&raw);
+        let head = Response {
+            status,
+            headers,
+            body: String::new(),
+        };
+        assert_eq!(status, 200, "{head:?}");
+        assert!(
+            head.header("content-type")
+                .is_some_and(|v| v.starts_with("text/event-stream")),
+            "{head:?}"
+        );
+        let chunked = head
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        EventStream {
+            stream,
+            chunked,
+            raw: raw[used..].to_vec(),
+            text: String::new(),
+        }
+    }
+
+    /// The next event with data, or `None` at the deadline or the end of the stream.
+    pub fn next(&mut self, deadline: Instant) -> Option<StreamEvent> {
+        loop {
+            let data = if self.chunked {
+                let (data, used) = dechunk(&self.raw);
+                self.raw.drain(..used);
+                data
+            } else {
+                std::mem::take(&mut self.raw)
+            };
+            self.text
+                .push_str(&String::from_utf8_lossy(&data).replace("\r\n", "\n"));
+            while let Some(end) = self.text.find("\n\n") {
+                let block: String = self.text.drain(..end + 2).collect();
+                let mut event = StreamEvent::default();
+                let mut lines = Vec::new();
+                for line in block
+                    .lines()
+                    .filter(|l| !l.is_empty() && !l.starts_with(':'))
+                {
+                    let (field, value) = line.split_once(':').unwrap_or((line, ""));
+                    let value = value.strip_prefix(' ').unwrap_or(value).to_string();
+                    match field {
+                        "id" => event.id = Some(value),
+                        "event" => event.event = Some(value),
+                        "data" => lines.push(value),
+                        _ => {}
+                    }
+                }
+                if !lines.is_empty() {
+                    event.data = lines.join("\n");
+                    return Some(event);
+                }
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return None;
+            }
+            self.stream
+                .set_read_timeout(Some(deadline - now))
+                .expect("a read timeout");
+            let mut buf = [0u8; 4096];
+            match self.stream.read(&mut buf) {
+                Ok(0) => return None,
+                Ok(n) => self.raw.extend_from_slice(&buf[..n]),
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return None
+                }
+                Err(e) => panic!("the event stream broke: {e}"),
+            }
+        }
+    }
+}

@@ -7,6 +7,7 @@
 //! The store holds data, not locks: the order of one user's turns is kept by the server
 //! (`serve::Users`); a backend shared by several processes adds its own claim on top.
 
+mod known;
 mod memory;
 mod postgres;
 mod sqlite;
@@ -60,7 +61,35 @@ pub struct Commit {
     pub outbox: Option<String>,
     /// The turn's wall clock (for pruning).
     pub now_ms: i64,
+    /// The claims the turn runs under, in a store shared by several processes: each must
+    /// still be its owner's, or nothing is committed ([`StoreError::Unavailable`]: the claim
+    /// expired and another instance may have taken over). Those marked so are given up by
+    /// the same transaction.
+    pub claims: Vec<ClaimToken>,
 }
+
+/// A claim a commit checks (and may give up).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClaimToken {
+    pub key: String,
+    pub owner: String,
+    /// Given up by the commit.
+    pub release: bool,
+}
+
+/// The start of a turn: whether the user's claim was taken, and what the store holds.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Begin {
+    /// False: another owner holds the user; nothing was read.
+    pub claimed: bool,
+    /// The stored response, when the message id was processed already.
+    pub processed: Option<String>,
+    /// The user's saved session (not read when `processed` is there).
+    pub session: Option<String>,
+}
+
+/// A claim to try: owner, now, until (see [`Store::claim`]).
+pub type ClaimTry<'a> = (&'a str, i64, i64);
 
 /// One entry of a user's outbox: the events of one turn.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,6 +124,25 @@ pub trait Store: Send + Sync {
 
     /// The stored response of a message or event id already processed for this user.
     fn processed<'a>(&'a self, user_id: &'a str, message_id: &'a str) -> Fut<'a, Option<String>>;
+
+    /// A turn's first call: claims the user (when `claim` is given), then reads the stored
+    /// response of `message_id` and, when there is none, the session. What the reads see
+    /// is what was committed before the claim was taken.
+    fn begin_turn<'a>(
+        &'a self,
+        user_id: &'a str,
+        message_id: Option<&'a str>,
+        claim: Option<ClaimTry<'a>>,
+    ) -> Fut<'a, Begin> {
+        Box::pin(async move {
+            if let Some((owner, now_ms, until_ms)) = claim {
+                if !self.claim(user_id, owner, now_ms, until_ms).await? {
+                    return Ok(Begin::default());
+                }
+            }
+            read_begin(self, user_id, message_id).await
+        })
+    }
 
     /// The bot's globals (JSON), if any were saved.
     fn globals(&self) -> Fut<'_, Option<String>>;
@@ -164,6 +212,28 @@ pub trait Store: Send + Sync {
         let _ = (key, owner);
         Box::pin(std::future::ready(Ok(())))
     }
+}
+
+/// [`Store::begin_turn`] once the user is held: the stored response of `message_id`, or else
+/// the session, each read on its own.
+pub(super) async fn read_begin<S: Store + ?Sized>(
+    store: &S,
+    user_id: &str,
+    message_id: Option<&str>,
+) -> Result<Begin, StoreError> {
+    let processed = match message_id {
+        Some(id) => store.processed(user_id, id).await?,
+        None => None,
+    };
+    let session = match processed {
+        Some(_) => None,
+        None => store.load(user_id).await?,
+    };
+    Ok(Begin {
+        claimed: true,
+        processed,
+        session,
+    })
 }
 
 /// The claim key of the bot's globals: not a user id (those have no control characters).

@@ -22,7 +22,7 @@ use deadpool_postgres::{
 };
 use tokio_postgres::NoTls;
 
-use super::{Commit, Fut, OutboxEntry, Stats, Store, StoreError, TimerRow};
+use super::{Begin, ClaimTry, Commit, Fut, OutboxEntry, Stats, Store, StoreError};
 
 /// The schema, one migration per version; a database is brought from its version to the last
 /// on open, in one transaction. Never edit a released migration: add one. Version 1 has the
@@ -70,6 +70,84 @@ pub(super) const MIGRATIONS: &[&str] = &[
         owner TEXT NOT NULL,
         until_ms BIGINT NOT NULL
     );"#,
+    // 3: a turn in two round trips: one to claim the user and read what the turn starts
+    // from, one to commit it, checking (and giving up) its claims.
+    r#"CREATE FUNCTION scn_begin_turn(p_user TEXT, p_message TEXT, p_owner TEXT, p_now BIGINT,
+        p_until BIGINT, OUT o_claimed BOOLEAN, OUT o_response TEXT, OUT o_session TEXT)
+    LANGUAGE plpgsql VOLATILE AS $fn$
+    BEGIN
+        -- A claim is a lease: one lost to a crash of the server is caught by the commit,
+        -- which checks it. It need not wait for the disk.
+        PERFORM set_config('synchronous_commit', 'off', true);
+        INSERT INTO claims AS c (key, owner, until_ms) VALUES (p_user, p_owner, p_until)
+            ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms
+            WHERE c.owner = excluded.owner OR c.until_ms < p_now;
+        o_claimed := FOUND;
+        IF NOT o_claimed THEN
+            RETURN;
+        END IF;
+        -- Each statement of a volatile function sees what was committed when it starts: the
+        -- turn of another instance that held the claim before is seen whole.
+        IF p_message IS NOT NULL THEN
+            SELECT p.response INTO o_response FROM processed p
+                WHERE p.user_id = p_user AND p.message_id = p_message;
+        END IF;
+        IF o_response IS NULL THEN
+            SELECT s.session INTO o_session FROM sessions s WHERE s.user_id = p_user;
+        END IF;
+    END $fn$;
+    CREATE FUNCTION scn_commit_turn(p_user TEXT, p_session TEXT, p_next_due BIGINT,
+        p_now BIGINT, p_message TEXT, p_response TEXT, p_set_timers BOOLEAN, p_seqs BIGINT[],
+        p_dues BIGINT[], p_names TEXT[], p_scenarios TEXT[], p_blocks TEXT[], p_globals TEXT,
+        p_outbox TEXT, p_claim_keys TEXT[], p_claim_owners TEXT[], p_claim_release BOOLEAN[])
+    RETURNS BIGINT LANGUAGE plpgsql VOLATILE AS $fn$
+    DECLARE
+        v_seq BIGINT;
+    BEGIN
+        FOR i IN 1 .. coalesce(array_length(p_claim_keys, 1), 0) LOOP
+            IF p_claim_release[i] THEN
+                DELETE FROM claims WHERE key = p_claim_keys[i] AND owner = p_claim_owners[i];
+            ELSE
+                PERFORM 1 FROM claims WHERE key = p_claim_keys[i] AND owner = p_claim_owners[i]
+                    FOR UPDATE;
+            END IF;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'the claim of % expired; another instance may have taken it',
+                    p_claim_keys[i] USING ERRCODE = 'SCN02';
+            END IF;
+        END LOOP;
+        IF p_message IS NOT NULL THEN
+            INSERT INTO processed (user_id, message_id, response, at_ms)
+                VALUES (p_user, p_message, p_response, p_now) ON CONFLICT DO NOTHING;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'message id % was processed already', p_message
+                    USING ERRCODE = 'SCN01';
+            END IF;
+        END IF;
+        -- The session, and the next outbox seq when the turn has events: last_seq + 1.
+        INSERT INTO sessions AS s (user_id, session, next_due, updated_ms, last_seq)
+            VALUES (p_user, p_session, p_next_due, p_now,
+                    CASE WHEN p_outbox IS NULL THEN 0 ELSE 1 END)
+            ON CONFLICT (user_id) DO UPDATE SET session = excluded.session,
+                next_due = excluded.next_due, updated_ms = excluded.updated_ms,
+                last_seq = s.last_seq + excluded.last_seq
+            RETURNING s.last_seq INTO v_seq;
+        IF p_set_timers THEN
+            DELETE FROM timers WHERE user_id = p_user;
+            INSERT INTO timers (user_id, seq, due_ms, name, scenario, block)
+                SELECT p_user, * FROM unnest(p_seqs, p_dues, p_names, p_scenarios, p_blocks);
+        END IF;
+        IF p_globals IS NOT NULL THEN
+            INSERT INTO globals (id, vars) VALUES (1, p_globals)
+                ON CONFLICT (id) DO UPDATE SET vars = excluded.vars;
+        END IF;
+        IF p_outbox IS NOT NULL THEN
+            INSERT INTO outbox (user_id, seq, events, created_ms)
+                VALUES (p_user, v_seq, p_outbox, p_now);
+            RETURN v_seq;
+        END IF;
+        RETURN NULL;
+    END $fn$;"#,
 ];
 
 /// The advisory lock migrations hold, with the hash of the schema as its second key: "scn\0".
@@ -206,114 +284,64 @@ impl Postgres {
                 c.user_id
             )));
         }
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(unavailable)?;
-        if let Some((id, response)) = &c.processed {
-            let insert = tx
-                .prepare_cached(
-                    "INSERT INTO processed (user_id, message_id, response, at_ms)
-                     VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                )
-                .await
-                .map_err(unavailable)?;
-            let inserted = tx
-                .execute(&insert, &[&c.user_id, id, response, &c.now_ms])
-                .await
-                .map_err(unavailable)?;
-            if inserted == 0 {
-                let _ = tx.rollback().await;
-                return Err(StoreError::Fatal(format!(
-                    "message id {id:?} was processed already"
-                )));
-            }
-        }
-        // The session, and the next outbox seq when the turn has events: `last_seq + 1`.
-        let bump = i64::from(c.outbox.is_some());
-        let upsert = tx
+        let timers = c.timers.as_deref().unwrap_or_default();
+        let seqs: Vec<i64> = timers.iter().map(|t| t.seq as i64).collect();
+        let dues: Vec<i64> = timers.iter().map(|t| t.due_ms).collect();
+        let names: Vec<Option<&str>> = timers.iter().map(|t| t.name.as_deref()).collect();
+        let scenarios: Vec<&str> = timers.iter().map(|t| t.scenario.as_str()).collect();
+        let blocks: Vec<&str> = timers.iter().map(|t| t.block.as_str()).collect();
+        let keys: Vec<&str> = c.claims.iter().map(|t| t.key.as_str()).collect();
+        let owners: Vec<&str> = c.claims.iter().map(|t| t.owner.as_str()).collect();
+        let release: Vec<bool> = c.claims.iter().map(|t| t.release).collect();
+        let (message, response) = match &c.processed {
+            Some((id, response)) => (Some(id.as_str()), Some(response.as_str())),
+            None => (None, None),
+        };
+        let client = self.client().await?;
+        let commit = client
             .prepare_cached(
-                "INSERT INTO sessions (user_id, session, next_due, updated_ms, last_seq)
-                 VALUES ($1, $2, $3, $4, $5)
-                 ON CONFLICT (user_id) DO UPDATE SET session = excluded.session,
-                   next_due = excluded.next_due, updated_ms = excluded.updated_ms,
-                   last_seq = sessions.last_seq + $5
-                 RETURNING last_seq",
+                "SELECT scn_commit_turn($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13,
+                                        $14, $15, $16, $17)",
             )
             .await
             .map_err(unavailable)?;
-        let last_seq: i64 = tx
+        let row = client
             .query_one(
-                &upsert,
-                &[&c.user_id, &c.session, &c.next_due, &c.now_ms, &bump],
+                &commit,
+                &[
+                    &c.user_id,
+                    &c.session,
+                    &c.next_due,
+                    &c.now_ms,
+                    &message,
+                    &response,
+                    &c.timers.is_some(),
+                    &seqs,
+                    &dues,
+                    &names,
+                    &scenarios,
+                    &blocks,
+                    &c.globals,
+                    &c.outbox,
+                    &keys,
+                    &owners,
+                    &release,
+                ],
             )
             .await
-            .map_err(unavailable)?
-            .get(0);
-        if let Some(timers) = &c.timers {
-            let delete = tx
-                .prepare_cached("DELETE FROM timers WHERE user_id = $1")
-                .await
-                .map_err(unavailable)?;
-            tx.execute(&delete, &[&c.user_id])
-                .await
-                .map_err(unavailable)?;
-            if !timers.is_empty() {
-                insert_timers(&tx, &c.user_id, timers)
-                    .await
-                    .map_err(unavailable)?;
-            }
-        }
-        if let Some(globals) = &c.globals {
-            let upsert = tx
-                .prepare_cached(
-                    "INSERT INTO globals (id, vars) VALUES (1, $1)
-                     ON CONFLICT (id) DO UPDATE SET vars = excluded.vars",
-                )
-                .await
-                .map_err(unavailable)?;
-            tx.execute(&upsert, &[globals]).await.map_err(unavailable)?;
-        }
-        let mut seq = None;
-        if let Some(events) = &c.outbox {
-            let insert = tx
-                .prepare_cached(
-                    "INSERT INTO outbox (user_id, seq, events, created_ms) VALUES ($1, $2, $3, $4)",
-                )
-                .await
-                .map_err(unavailable)?;
-            tx.execute(&insert, &[&c.user_id, &last_seq, events, &c.now_ms])
-                .await
-                .map_err(unavailable)?;
-            seq = Some(last_seq);
-        }
-        tx.commit().await.map_err(unavailable)?;
-        Ok(seq)
+            .map_err(|e| match e.code().map(|code| code.code()) {
+                Some("SCN01") => StoreError::Fatal(format!(
+                    "message id {:?} was processed already",
+                    message.unwrap_or_default()
+                )),
+                Some("SCN02") => StoreError::Unavailable(match e.as_db_error() {
+                    Some(db) => db.message().to_string(),
+                    None => e.to_string(),
+                }),
+                _ => unavailable(e),
+            })?;
+        Ok(row.get(0))
     }
-}
-
-/// Every row in one statement.
-async fn insert_timers(
-    tx: &deadpool_postgres::Transaction<'_>,
-    user_id: &str,
-    timers: &[TimerRow],
-) -> Result<(), tokio_postgres::Error> {
-    let seqs: Vec<i64> = timers.iter().map(|t| t.seq as i64).collect();
-    let dues: Vec<i64> = timers.iter().map(|t| t.due_ms).collect();
-    let names: Vec<Option<&str>> = timers.iter().map(|t| t.name.as_deref()).collect();
-    let scenarios: Vec<&str> = timers.iter().map(|t| t.scenario.as_str()).collect();
-    let blocks: Vec<&str> = timers.iter().map(|t| t.block.as_str()).collect();
-    let insert = tx
-        .prepare_cached(
-            "INSERT INTO timers (user_id, seq, due_ms, name, scenario, block)
-             SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[],
-                                      $6::text[])",
-        )
-        .await?;
-    tx.execute(
-        &insert,
-        &[&user_id, &seqs, &dues, &names, &scenarios, &blocks],
-    )
-    .await?;
-    Ok(())
 }
 
 async fn due_users(
@@ -435,6 +463,42 @@ impl Store for Postgres {
                 .await
                 .map_err(unavailable)?;
             Ok(row.map(|r| r.get(0)))
+        })
+    }
+
+    fn begin_turn<'a>(
+        &'a self,
+        user_id: &'a str,
+        message_id: Option<&'a str>,
+        claim: Option<ClaimTry<'a>>,
+    ) -> Fut<'a, Begin> {
+        Box::pin(async move {
+            let Some((owner, now_ms, until_ms)) = claim else {
+                // Unclaimed (the caller holds the user otherwise): the plain reads.
+                return super::read_begin(self, user_id, message_id).await;
+            };
+            if !storable(user_id) {
+                // Never stored, so never claimed by anyone else either.
+                return Ok(Begin {
+                    claimed: true,
+                    ..Begin::default()
+                });
+            }
+            let message_id = message_id.filter(|id| storable(id));
+            let client = self.client().await?;
+            let begin = client
+                .prepare_cached("SELECT * FROM scn_begin_turn($1, $2, $3, $4, $5)")
+                .await
+                .map_err(unavailable)?;
+            let row = client
+                .query_one(&begin, &[&user_id, &message_id, &owner, &now_ms, &until_ms])
+                .await
+                .map_err(unavailable)?;
+            Ok(Begin {
+                claimed: row.get(0),
+                processed: row.get(1),
+                session: row.get(2),
+            })
         })
     }
 

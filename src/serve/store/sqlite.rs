@@ -6,7 +6,8 @@
 //! its caller hears of it: WAL with `synchronous=NORMAL` survives a killed process (not a
 //! power cut; `synchronous=FULL` would, at a cost per commit). Reads go through a small pool
 //! of read-only connections, on tokio's blocking threads. The file is locked for one process:
-//! the order of a user's turns is kept in that process.
+//! the order of a user's turns is kept in that process, and the process knows every user the
+//! file holds ([`Known`], filled on open): a new user's first turn reads nothing.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -14,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+use super::known::Known;
 use super::{Commit, Fut, OutboxEntry, Stats, Store, StoreError, TimerRow};
 
 /// The schema, one migration per version; a database is brought from its version to the last
@@ -71,6 +73,8 @@ pub struct Sqlite {
     writer: Mutex<mpsc::Sender<Job>>,
     readers: Arc<Mutex<Vec<Connection>>>,
     path: std::path::PathBuf,
+    /// The users the file may hold: each is added before its first write.
+    known: Mutex<Known>,
     /// Held while the store is open: one process per file.
     _lock: std::fs::File,
 }
@@ -112,6 +116,7 @@ impl Sqlite {
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")
             .map_err(fatal)?;
         migrate(&conn, path)?;
+        let known = known_users(&conn).map_err(fatal)?;
         let (tx, rx) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -121,6 +126,7 @@ impl Sqlite {
             writer: Mutex::new(tx),
             readers: Arc::new(Mutex::new(Vec::new())),
             path: path.to_path_buf(),
+            known: Mutex::new(known),
             _lock: lock,
         })
     }
@@ -188,6 +194,30 @@ impl Sqlite {
             .await
             .map_err(|e| StoreError::Unavailable(format!("a store read failed: {e}")))?
         })
+    }
+}
+
+/// Every user the file holds a session or a processed message of.
+fn known_users(conn: &Connection) -> Result<Known, rusqlite::Error> {
+    let count: i64 = conn.query_row("SELECT count(*) FROM sessions", [], |r| r.get(0))?;
+    let mut known = Known::with_room_for(usize::try_from(count).unwrap_or(0));
+    for sql in [
+        "SELECT user_id FROM sessions",
+        "SELECT DISTINCT user_id FROM processed",
+    ] {
+        let mut statement = conn.prepare(sql)?;
+        let mut rows = statement.query([])?;
+        while let Some(row) = rows.next()? {
+            known.add(row.get_ref(0)?.as_str().unwrap_or_default());
+        }
+    }
+    Ok(known)
+}
+
+impl Sqlite {
+    /// False when the file surely holds nothing of `user_id`.
+    fn may_hold(&self, user_id: &str) -> bool {
+        self.known.lock().map_or(true, |k| k.may_hold(user_id))
     }
 }
 
@@ -290,6 +320,9 @@ impl Store for Sqlite {
     }
 
     fn load<'a>(&'a self, user_id: &'a str) -> Fut<'a, Option<String>> {
+        if !self.may_hold(user_id) {
+            return Box::pin(std::future::ready(Ok(None)));
+        }
         let user = user_id.to_string();
         self.read(move |c| {
             c.prepare_cached("SELECT session FROM sessions WHERE user_id = ?1")?
@@ -299,6 +332,9 @@ impl Store for Sqlite {
     }
 
     fn processed<'a>(&'a self, user_id: &'a str, message_id: &'a str) -> Fut<'a, Option<String>> {
+        if !self.may_hold(user_id) {
+            return Box::pin(std::future::ready(Ok(None)));
+        }
         let (user, id) = (user_id.to_string(), message_id.to_string());
         self.read(move |c| {
             c.prepare_cached(
@@ -317,6 +353,10 @@ impl Store for Sqlite {
     }
 
     fn commit(&self, c: Commit) -> Fut<'_, Option<i64>> {
+        // Known before it is written: from here on, reads of this user go to the file.
+        if let Ok(mut known) = self.known.lock() {
+            known.add(&c.user_id);
+        }
         self.write(move |conn| commit(conn, c))
     }
 

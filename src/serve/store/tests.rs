@@ -368,6 +368,133 @@ async fn ties_are_ordered_by_user_byte_by_byte(store: &dyn Store) {
 }
 each_store!(ties, ties_are_ordered_by_user_byte_by_byte);
 
+async fn a_turn_begins_with_the_answer_or_the_session(store: &dyn Store) {
+    let mut answered = commit("a", "{\"s\":1}");
+    answered.processed = Some(("m:1".into(), "the first answer".into()));
+    store.commit(answered).await.expect("commit");
+    let claim = store.shared().then_some(("me", 1_000, 11_000));
+    let repeat = store
+        .begin_turn("a", Some("m:1"), claim)
+        .await
+        .expect("begin");
+    assert_eq!(
+        repeat,
+        Begin {
+            claimed: true,
+            processed: Some("the first answer".into()),
+            session: None,
+        }
+    );
+    let release = |key: &str| ClaimToken {
+        key: key.into(),
+        owner: "me".into(),
+        release: true,
+    };
+    if store.shared() {
+        let mut done = commit("a", "{\"s\":1}");
+        done.claims = vec![release("a")];
+        store.commit(done).await.expect("gives the claim up");
+    }
+    let claim = store.shared().then_some(("me", 1_000, 11_000));
+    let fresh = store
+        .begin_turn("a", Some("m:2"), claim)
+        .await
+        .expect("begin");
+    assert_eq!(fresh.processed, None);
+    assert_eq!(fresh.session.as_deref(), Some("{\"s\":1}"));
+    let new = store.begin_turn("nobody", None, None).await.expect("begin");
+    assert_eq!(
+        new,
+        Begin {
+            claimed: true,
+            processed: None,
+            session: None
+        }
+    );
+}
+each_store!(begin, a_turn_begins_with_the_answer_or_the_session);
+
+/// Claims in a shared store: held by one owner at a time, checked by the commit, given up
+/// by it; a commit under a claim that is not its owner's changes nothing.
+#[tokio::test]
+async fn postgres_commits_check_and_give_up_their_claims() {
+    let Some(schema) = postgres().await else {
+        return;
+    };
+    let store = Postgres::connect(&schema.url)
+        .await
+        .expect("the store opens");
+    let token = |owner: &str, release: bool| ClaimToken {
+        key: "u".into(),
+        owner: owner.into(),
+        release,
+    };
+    let mine = store
+        .begin_turn("u", None, Some(("A", 1_000, 11_000)))
+        .await
+        .expect("begin");
+    assert!(mine.claimed);
+    let theirs = store
+        .begin_turn("u", None, Some(("B", 2_000, 12_000)))
+        .await
+        .expect("begin");
+    assert_eq!(theirs, Begin::default(), "B waits while A holds the user");
+
+    let mut stolen = commit("u", "{\"by\":\"B\"}");
+    stolen.claims = vec![token("B", true)];
+    match store.commit(stolen).await {
+        Err(StoreError::Unavailable(m)) => assert!(m.contains("claim"), "{m}"),
+        other => panic!("a commit under another owner's claim: {other:?}"),
+    }
+    assert_eq!(
+        store.load("u").await.expect("load"),
+        None,
+        "nothing committed"
+    );
+
+    let mut kept = commit("u", "{\"by\":\"A\"}");
+    kept.claims = vec![token("A", false)];
+    store
+        .commit(kept)
+        .await
+        .expect("A commits and keeps the claim");
+    let still = store
+        .begin_turn("u", None, Some(("B", 3_000, 13_000)))
+        .await
+        .expect("begin");
+    assert!(!still.claimed, "A still holds the user");
+
+    let mut last = commit("u", "{\"by\":\"A2\"}");
+    last.claims = vec![token("A", true)];
+    store
+        .commit(last)
+        .await
+        .expect("A commits and gives the claim up");
+    let next = store
+        .begin_turn("u", None, Some(("B", 4_000, 14_000)))
+        .await
+        .expect("begin");
+    assert!(next.claimed, "B takes the user once A gave it up");
+    assert_eq!(next.session.as_deref(), Some("{\"by\":\"A2\"}"));
+
+    // An expired claim is anybody's: C takes it after B's lease ran out, and B's commit fails.
+    let late = store
+        .begin_turn("u", None, Some(("C", 20_000, 30_000)))
+        .await
+        .expect("begin");
+    assert!(late.claimed);
+    let mut expired = commit("u", "{\"by\":\"B\"}");
+    expired.claims = vec![token("B", true)];
+    assert!(matches!(
+        store.commit(expired).await,
+        Err(StoreError::Unavailable(_))
+    ));
+    assert_eq!(
+        store.load("u").await.expect("load").as_deref(),
+        Some("{\"by\":\"A2\"}")
+    );
+}
+
 #[tokio::test]
 async fn sqlite_survives_reopening_and_is_one_process_at_a_time() {
     let (store, path) = sqlite();
@@ -375,6 +502,9 @@ async fn sqlite_survives_reopening_and_is_one_process_at_a_time() {
         .commit(commit("a", "{\"kept\":1}"))
         .await
         .expect("commit");
+    let mut answered = commit("b", "{}");
+    answered.processed = Some(("m:1".into(), "the answer".into()));
+    store.commit(answered).await.expect("commit");
     let second = Sqlite::open(&path);
     assert!(
         matches!(&second, Err(StoreError::Fatal(m)) if m.contains("in use")),
@@ -386,6 +516,16 @@ async fn sqlite_survives_reopening_and_is_one_process_at_a_time() {
         store.load("a").await.expect("load").as_deref(),
         Some("{\"kept\":1}")
     );
+    // The users the file holds are known again: their reads are not skipped.
+    assert_eq!(
+        store
+            .processed("b", "m:1")
+            .await
+            .expect("processed")
+            .as_deref(),
+        Some("the answer")
+    );
+    assert_eq!(store.load("c").await.expect("load"), None);
 }
 
 #[tokio::test]
