@@ -99,6 +99,28 @@ fn sql(url: &str, statements: &str) {
     });
 }
 
+/// One number a query of the schema gives (`SELECT count(*) …`).
+fn count(schema: &Schema, query: &str) -> i64 {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&schema.url(), tokio_postgres::NoTls)
+            .await
+            .expect("the test database answers");
+        let driver = tokio::spawn(connection);
+        let n: i64 = client
+            .query_one(query, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{query}: {e}"))
+            .get(0);
+        drop(client);
+        let _ = driver.await;
+        n
+    })
+}
+
 /// Three instances of the bot on the schema.
 fn instances(dir: &TempDir, bot: &std::path::Path, schema: &Schema, args: &[&str]) -> Vec<Server> {
     (0..3)
@@ -215,40 +237,148 @@ fn a_global_counted_on_three_instances_loses_no_update() {
 }
 
 #[test]
-fn timers_due_together_on_three_instances_fire_once_each() {
+fn turns_waiting_on_http_hold_no_connection_and_other_users_run_meanwhile() {
+    let Some(schema) = Schema::new("parallel") else {
+        return;
+    };
+    let dir = TempDir::new("pg-parallel");
+    let peer = SlowPeer::start();
+    let bot = dir.write(
+        "bot.scn",
+        &format!(
+            "on message goto route\nblock route {{\n  if %message% == \"slow\" {{\n    \
+             http GET \"http://{}/slow/5000\" {{ on error goto failed }}\n    \
+             say \"slow done\"\n  }} else {{\n    say \"fast %message%\"\n  }}\n}}\n\
+             block failed {{\n  say \"failed: %error%\"\n}}\n",
+            peer.addr()
+        ),
+    );
+    let servers = instances(
+        &dir,
+        &bot,
+        &schema,
+        &["--user-rate", "0", "--allow-host", &peer.addr()],
+    );
+    // More turns wait on the slow peer in each instance than it keeps connections to the
+    // database (16): were a waiting turn to hold one, nobody else could get one.
+    let slow = 3 * 20;
+    let started = Instant::now();
+    let waiting: Vec<_> = (0..slow)
+        .map(|i| {
+            let addr = servers[i % 3].addr();
+            std::thread::spawn(move || {
+                post(
+                    &addr,
+                    "/v1/messages",
+                    &message(&format!("slow{i}"), "slow", None),
+                )
+            })
+        })
+        .collect();
+    peer.wait_for_requests(slow);
+    let others = Instant::now();
+    for (status, body) in spread(&servers, 200, |i| {
+        message(&format!("o{i}"), &format!("m{i}"), None)
+    }) {
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("fast m"), "{body}");
+    }
+    let took = others.elapsed();
+    let meanwhile = started.elapsed();
+    assert!(
+        meanwhile < Duration::from_millis(4500),
+        "200 users' turns took {took:?} (done {meanwhile:?} after the slow ones began): they \
+         waited for turns that wait on HTTP"
+    );
+    for t in waiting {
+        let (status, body) = t.join().expect("a slow client");
+        assert_eq!(status, 200, "{body}");
+        assert!(body.contains("slow done"), "{body}");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "the slow calls did wait"
+    );
+}
+
+#[test]
+fn a_thousand_timers_due_together_on_three_instances_fire_once_each() {
     let Some(schema) = Schema::new("timers") else {
         return;
     };
     let dir = TempDir::new("pg-timers");
     let bot = dir.write(
         "bot.scn",
-        "user %fired% = 0\non message goto set\nblock set {\n  schedule 1s goto later\n}\n\
+        "user %fired% = 0\non message goto set\nblock set {\n  schedule 2s goto later\n}\n\
          block later {\n  set %fired% += 1\n  say \"fired %fired%\"\n}\n",
     );
     let servers = instances(&dir, &bot, &schema, &[]);
-    let users = 60;
-    for (status, body) in spread(&servers, users, |i| message(&format!("t{i}"), "go", None)) {
-        assert_eq!(status, 200, "{body}");
+    let users = 1000;
+    let started = Instant::now();
+    // 1,000 users at once, 100 at a time per burst, each setting a timer 2 s ahead: they come
+    // due within the same second or so.
+    for burst in 0..10 {
+        for (status, body) in spread(&servers, 100, |i| {
+            message(&format!("t{}", burst * 100 + i), "go", None)
+        }) {
+            assert_eq!(status, 200, "{body}");
+        }
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut pending: Vec<usize> = (0..users).collect();
-    while !pending.is_empty() && Instant::now() < deadline {
-        pending.retain(|i| {
-            let entries = servers[i % 3].get(&format!("/v1/users/t{i}/events")).json();
-            entries["entries"].as_array().is_none_or(Vec::is_empty)
-        });
+    let sent = started.elapsed();
+    assert!(
+        sent < Duration::from_secs(2),
+        "the messages took {sent:?}: not due together"
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut fired = 0;
+    while Instant::now() < deadline {
+        fired = count(&schema, "SELECT count(*) FROM outbox");
+        if fired >= users {
+            break;
+        }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(pending.is_empty(), "timers of {pending:?} did not fire");
+    let took = started.elapsed();
+    assert_eq!(fired, users, "timers fired after {took:?}");
     // Time for a second firing, were there to be one.
     std::thread::sleep(Duration::from_millis(1500));
-    for i in 0..users {
-        let entries = servers[0].get(&format!("/v1/users/t{i}/events")).json();
+    assert_eq!(count(&schema, "SELECT count(*) FROM outbox"), users);
+    assert_eq!(
+        count(&schema, "SELECT count(*) FROM timers"),
+        0,
+        "every timer is gone"
+    );
+    assert_eq!(
+        count(
+            &schema,
+            "SELECT count(*) FROM sessions WHERE session LIKE '%\"fired\":1%'"
+        ),
+        users,
+        "each user's timer fired once"
+    );
+    assert_eq!(
+        count(
+            &schema,
+            "SELECT count(*) FROM (SELECT user_id FROM outbox GROUP BY user_id \
+             HAVING count(*) <> 1 OR max(seq) <> 1) AS wrong"
+        ),
+        0,
+        "one entry per user, seq 1"
+    );
+    // A sample read through the API on another instance than the one that was asked.
+    for i in (0..users as usize).step_by(97) {
+        let entries = servers[(i + 1) % 3]
+            .get(&format!("/v1/users/t{i}/events"))
+            .json();
         let entries = entries["entries"].as_array().cloned().unwrap_or_default();
         assert_eq!(entries.len(), 1, "user t{i}: {entries:?}");
-        let session = servers[1].get(&format!("/v1/sessions/t{i}")).json();
-        assert_eq!(session["user"]["fired"], 1, "user t{i}");
+        assert!(entries[0].to_string().contains("fired 1"), "{entries:?}");
     }
+    // Fired within a second or so of coming due (2 s after each message).
+    assert!(
+        took < Duration::from_secs(8),
+        "1,000 timers took {took:?} to fire"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
