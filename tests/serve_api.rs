@@ -6,15 +6,14 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::serve::{
-    assert_error, find, free_port, parse_response, said, try_http, EventStream, Response, Server,
-    TempDir, BIN,
+    assert_error, find, free_port, parse_response, said, try_http, EventStream, Receiver, Response,
+    Server, TempDir, BIN,
 };
 use serde_json::{json, Value};
 
@@ -1049,108 +1048,59 @@ fn sse_streams_a_timers_message_and_a_reconnect_does_not_repeat_it() {
 // Delivery to --deliver-url.
 // ---------------------------------------------------------------------------------------------
 
-#[derive(Debug)]
-struct Received {
-    at: Instant,
-    request_line: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    answered: u16,
-}
-
-/// A receiver on loopback: answers 500 to the first `fail_first` requests, then 200 (`{}`),
-/// each after `delay`.
-struct Peer {
-    addr: String,
-    received: Arc<Mutex<Vec<Received>>>,
-}
-
-impl Peer {
-    fn start(fail_first: usize, delay: Duration) -> Peer {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let addr = listener.local_addr().expect("an address").to_string();
-        let received = Arc::new(Mutex::new(Vec::new()));
-        let shared = received.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                let received = shared.clone();
-                std::thread::spawn(move || peer_connection(stream, &received, fail_first, delay));
-            }
-        });
-        Peer { addr, received }
-    }
-}
-
-fn peer_connection(
-    mut stream: TcpStream,
-    received: &Mutex<Vec<Received>>,
-    fail_first: usize,
-    delay: Duration,
-) {
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        let head_end = loop {
-            if let Some(end) = find(&raw, b"\r\n\r\n") {
-                break end;
-            }
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => raw.extend_from_slice(&buf[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
-        let mut lines = head.split("\r\n");
-        let request_line = lines.next().unwrap_or("").to_string();
-        let headers: Vec<(String, String)> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        let len: usize = headers
-            .iter()
-            .find(|(n, _)| n == "content-length")
-            .and_then(|(_, v)| v.parse().ok())
-            .unwrap_or(0);
-        while raw.len() < head_end + 4 + len {
-            match stream.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => raw.extend_from_slice(&buf[..n]),
-            }
-        }
-        let body = raw[head_end + 4..head_end + 4 + len].to_vec();
-        raw.drain(..head_end + 4 + len);
-        let answered = {
-            let mut received = received.lock().expect("the peer's lock");
-            let answered = if received.len() < fail_first {
-                500
-            } else {
-                200
-            };
-            received.push(Received {
-                at: Instant::now(),
-                request_line,
-                headers,
-                body,
-                answered,
-            });
-            answered
-        };
-        std::thread::sleep(delay);
-        let reason = if answered == 200 {
-            "OK"
+#[test]
+fn a_slow_receiver_for_one_user_does_not_hold_up_other_users_deliveries() {
+    let dir = TempDir::new("deliver-slow");
+    let bot = dir.write("timer.scn", TIMER);
+    let peer = Receiver::start_with(0, |d| {
+        if d.user_id == "slow" {
+            Duration::from_secs(4)
         } else {
-            "Internal Server Error"
-        };
-        let response = format!(
-            "HTTP/1.1 {answered} {reason}\r\nContent-Type: application/json\r\n\
-             Content-Length: 2\r\n\r\n{{}}"
-        );
-        if stream.write_all(response.as_bytes()).is_err() {
-            return;
+            Duration::ZERO
         }
+    });
+    let server = Server::start(&dir, &bot, &["--deliver-url", &peer.url()]);
+    let ping = |user: &str| {
+        let r = server.post("/v1/webhooks/ping", &format!(r#"{{"user_id":"{user}"}}"#));
+        assert_eq!(r.status, 200, "{r:?}");
+    };
+    ping("slow");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while peer.received().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the slow user's entry never went"
+        );
+        std::thread::sleep(Duration::from_millis(10));
     }
+    // While the receiver sits on the slow user's entry, another user's entries go one after
+    // another.
+    let started = Instant::now();
+    for _ in 0..3 {
+        ping("fast");
+    }
+    while peer
+        .received()
+        .iter()
+        .filter(|d| d.user_id == "fast")
+        .count()
+        < 3
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the fast user's entries waited: {:?}",
+            peer.received()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let fast: Vec<i64> = peer
+        .received()
+        .iter()
+        .filter(|d| d.user_id == "fast")
+        .map(|d| d.seq)
+        .collect();
+    assert_eq!(fast, [1, 2, 3], "in order");
+    server.assert_serving();
 }
 
 /// Checks `sha256=HEX` against the HMAC-SHA256 of the body keyed with the token.
@@ -1175,7 +1125,7 @@ fn verify_signature(token: &str, body: &[u8], header: &str) -> bool {
 fn timer_and_webhook_events_are_delivered_signed_retried_and_in_order() {
     let dir = TempDir::new("deliver");
     let bot = dir.write("timer.scn", TIMER);
-    let peer = Peer::start(2, Duration::ZERO);
+    let peer = Receiver::start_with(2, |_| Duration::ZERO);
     let url = format!("http://{}/hook", peer.addr);
     let server = Server::start_with(
         &dir,
@@ -1193,18 +1143,18 @@ fn timer_and_webhook_events_are_delivered_signed_retried_and_in_order() {
     assert_eq!(r.status, 200, "{r:?}");
 
     let deadline = Instant::now() + Duration::from_secs(8);
-    while peer.received.lock().expect("the peer's lock").len() < 4 {
+    while peer.received().len() < 4 {
         assert!(
             Instant::now() < deadline,
             "only {:?} arrived\n{}",
-            peer.received.lock().expect("the peer's lock"),
+            peer.received(),
             server.log()
         );
         std::thread::sleep(Duration::from_millis(20));
     }
     // Nothing more comes once both are delivered.
     std::thread::sleep(Duration::from_millis(300));
-    let received = peer.received.lock().expect("the peer's lock");
+    let received = peer.received();
     assert_eq!(received.len(), 4, "{received:?}");
     let mut seqs = Vec::new();
     for r in received.iter() {
@@ -1329,7 +1279,7 @@ fn reload_by_request_and_by_sighup_and_a_broken_bot_keeps_the_old_one() {
 #[test]
 fn sigterm_finishes_the_turn_in_progress_and_exits_0() {
     let dir = TempDir::new("term");
-    let peer = Peer::start(0, Duration::from_millis(800));
+    let peer = Receiver::start_with(0, |_| Duration::from_millis(800));
     let bot = dir.write(
         "slow.scn",
         &format!(
@@ -1352,7 +1302,7 @@ fn sigterm_finishes_the_turn_in_progress_and_exits_0() {
     });
     // SIGTERM while the turn waits on the peer.
     let deadline = Instant::now() + Duration::from_secs(5);
-    while peer.received.lock().expect("the peer's lock").is_empty() {
+    while peer.received().is_empty() {
         assert!(Instant::now() < deadline, "the turn never called the peer");
         std::thread::sleep(Duration::from_millis(10));
     }

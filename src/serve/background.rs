@@ -124,74 +124,24 @@ pub async fn deliver_loop(
         .unwrap_or_default();
     // Users whose last attempt failed: attempts so far, and when to try again.
     let mut backoff: HashMap<String, (u32, tokio::time::Instant)> = HashMap::new();
+    // Users with an entry on its way now: one at a time each, and nobody waits for them.
+    let mut sending: HashSet<String> = HashSet::new();
+    let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel::<Attempt>();
+    let mut finished: Vec<Attempt> = Vec::new();
     loop {
         if *stop.borrow() {
             return;
         }
-        let entries = match app.store.undelivered(256).await {
-            Ok(e) => e,
-            Err(e) => {
-                tracing::warn!(error = %e, "the store cannot list the outbox");
-                Vec::new()
-            }
-        };
-        let now = tokio::time::Instant::now();
-        let mut tasks = tokio::task::JoinSet::new();
-        for entry in entries {
-            if backoff.get(&entry.user_id).is_some_and(|(_, at)| *at > now) {
-                continue;
-            }
-            let (app, client, url) = (app.clone(), client.clone(), url.clone());
-            tasks.spawn(async move {
-                // With several instances on one store, one delivers a user's entry at a time:
-                // the one that claims it, after looking that nobody delivered it meanwhile.
-                let key = format!("\u{2}deliver:{}", entry.user_id);
-                let claim = match app.claim_within(&key, Duration::ZERO).await {
-                    Ok(Some(claim)) => claim,
-                    _ => return (entry.user_id, entry.seq, None),
-                };
-                let entry = if app.store.shared() {
-                    match app.store.first_undelivered(&entry.user_id).await {
-                        Ok(Some(fresh)) => fresh,
-                        _ => return (entry.user_id, entry.seq, None),
-                    }
-                } else {
-                    entry
-                };
-                let telegram = app
-                    .telegram
-                    .clone()
-                    .filter(|_| entry.user_id.starts_with(telegram::USER_PREFIX));
-                let (sent, somewhere) = match (telegram, &url) {
-                    (Some(tg), _) => (tg.deliver(&entry).await, true),
-                    (None, Some(url)) => (post_entry(&app, &client, url, &entry).await, true),
-                    (None, None) => (Sent::Done, false),
-                };
-                if somewhere && !matches!(sent, Sent::Later(_)) {
-                    app.metrics.delivery(sent == Sent::Done);
-                }
-                let ok = sent == Sent::Done;
-                if ok {
-                    if let Err(e) = app
-                        .store
-                        .delivered(&entry.user_id, entry.seq, now_ms())
-                        .await
-                    {
-                        tracing::warn!(error = %e, "a delivery could not be recorded");
-                    }
-                }
-                drop(claim);
-                (entry.user_id, entry.seq, Some(sent))
-            });
+        while let Ok(attempt) = done.try_recv() {
+            finished.push(attempt);
         }
-        let mut progressed = false;
-        while let Some(Ok((user, seq, outcome))) = tasks.join_next().await {
+        for (user, seq, outcome) in finished.drain(..) {
+            sending.remove(&user);
             match outcome {
                 // Another instance delivers it.
                 None => {}
                 Some(Sent::Done) => {
                     backoff.remove(&user);
-                    progressed = true;
                 }
                 // A 429: not a failure, the entry waits as long as it was asked to.
                 Some(Sent::Later(wait)) => {
@@ -208,21 +158,97 @@ pub async fn deliver_loop(
                 }
             }
         }
-        if progressed {
-            continue;
+        // Users already sending or waiting to retry take places in the list: room for 256 more.
+        let limit = 256 + sending.len() + backoff.len();
+        let entries = match app.store.undelivered(limit).await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(error = %e, "the store cannot list the outbox");
+                Vec::new()
+            }
+        };
+        let now = tokio::time::Instant::now();
+        for entry in entries {
+            if sending.contains(&entry.user_id)
+                || backoff.get(&entry.user_id).is_some_and(|(_, at)| *at > now)
+            {
+                continue;
+            }
+            sending.insert(entry.user_id.clone());
+            let (app, client, url, done) =
+                (app.clone(), client.clone(), url.clone(), done_tx.clone());
+            tokio::spawn(async move {
+                let user = entry.user_id.clone();
+                let seq = entry.seq;
+                let outcome = deliver_one(&app, &client, url.as_deref(), entry).await;
+                let _ = done.send((user, seq, outcome));
+            });
         }
         let next_retry = backoff.values().map(|(_, at)| *at).min();
         let wait = next_retry
             .map_or(Duration::from_secs(1), |at| {
                 at.saturating_duration_since(tokio::time::Instant::now())
             })
-            .min(Duration::from_secs(1));
+            .clamp(Duration::from_millis(5), Duration::from_secs(1));
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = changed.recv() => {}
+            Some(attempt) = done.recv() => finished.push(attempt),
             _ = stop.changed() => return,
         }
     }
+}
+
+/// What became of one delivery: the user, the entry's seq, and how it went (`None`: another
+/// instance delivers it).
+type Attempt = (String, i64, Option<Sent>);
+
+/// Delivers a user's oldest entry: to Telegram for a Telegram user, else to `url`; marked
+/// delivered when it went (or has nowhere to go).
+async fn deliver_one(
+    app: &App,
+    client: &reqwest::Client,
+    url: Option<&str>,
+    entry: OutboxEntry,
+) -> Option<Sent> {
+    // With several instances on one store, one delivers a user's entry at a time: the one
+    // that claims it, after looking that nobody delivered it meanwhile.
+    let key = format!("\u{2}deliver:{}", entry.user_id);
+    let claim = match app.claim_within(&key, Duration::ZERO).await {
+        Ok(Some(claim)) => claim,
+        _ => return None,
+    };
+    let entry = if app.store.shared() {
+        match app.store.first_undelivered(&entry.user_id).await {
+            Ok(Some(fresh)) => fresh,
+            _ => return None,
+        }
+    } else {
+        entry
+    };
+    let telegram = app
+        .telegram
+        .clone()
+        .filter(|_| entry.user_id.starts_with(telegram::USER_PREFIX));
+    let (sent, somewhere) = match (telegram, url) {
+        (Some(tg), _) => (tg.deliver(&entry).await, true),
+        (None, Some(url)) => (post_entry(app, client, url, &entry).await, true),
+        (None, None) => (Sent::Done, false),
+    };
+    if somewhere && !matches!(sent, Sent::Later(_)) {
+        app.metrics.delivery(sent == Sent::Done);
+    }
+    if sent == Sent::Done {
+        if let Err(e) = app
+            .store
+            .delivered(&entry.user_id, entry.seq, now_ms())
+            .await
+        {
+            tracing::warn!(error = %e, "a delivery could not be recorded");
+        }
+    }
+    drop(claim);
+    Some(sent)
 }
 
 /// POSTs one entry to `--deliver-url`, signed with the token: delivered on a 2xx.

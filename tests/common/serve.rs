@@ -604,39 +604,58 @@ fn answer(mut stream: TcpStream, count: &AtomicUsize, delay: &AtomicU64) {
 // A delivery receiver.
 // ---------------------------------------------------------------------------------------------
 
-/// One POST a [`Receiver`] got: the body's `user_id` and `seq`, and when it arrived.
+/// One POST a [`Receiver`] got: when it arrived, the request as sent, the body's `user_id`
+/// and `seq`, and the status it was answered with.
 #[derive(Clone, Debug)]
 pub struct Delivery {
+    pub at: Instant,
+    pub request_line: String,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
     pub user_id: String,
     pub seq: i64,
-    pub at: Instant,
+    pub answered: u16,
 }
 
-/// A `--deliver-url` on 127.0.0.1 that records every POST (before answering it) and answers
-/// `200`, keep-alive connections included, each connection on a thread of its own.
+/// How long a [`Receiver`] takes to answer a delivery.
+type Delay = Arc<dyn Fn(&Delivery) -> Duration + Send + Sync>;
+
+/// A `--deliver-url` on 127.0.0.1 that records every POST (before answering it), keep-alive
+/// connections included, each connection on a thread of its own: `500` to the first
+/// `fail_first` requests, then `200` (`{}`), each after the delay it is given.
 pub struct Receiver {
-    port: u16,
+    pub addr: String,
     received: Arc<std::sync::Mutex<Vec<Delivery>>>,
 }
 
 impl Receiver {
+    /// Answers every POST with `200` at once.
     pub fn start() -> Receiver {
+        Receiver::start_with(0, |_| Duration::ZERO)
+    }
+
+    pub fn start_with(
+        fail_first: usize,
+        delay: impl Fn(&Delivery) -> Duration + Send + Sync + 'static,
+    ) -> Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").expect("the receiver binds");
-        let port = listener.local_addr().expect("its address").port();
+        let addr = listener.local_addr().expect("its address").to_string();
         let received = Arc::new(std::sync::Mutex::new(Vec::new()));
         let shared = received.clone();
+        let delay: Delay = Arc::new(delay);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                let received = shared.clone();
-                std::thread::spawn(move || receive(stream, &received));
+                let (received, delay) = (shared.clone(), delay.clone());
+                std::thread::spawn(move || receive(stream, &received, fail_first, &delay));
             }
         });
-        Receiver { port, received }
+        Receiver { addr, received }
     }
 
     /// The URL to give `--deliver-url`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/deliver", self.port)
+        format!("http://{}/deliver", self.addr)
     }
 
     /// Every POST so far, in the order they arrived.
@@ -645,7 +664,12 @@ impl Receiver {
     }
 }
 
-fn receive(mut stream: TcpStream, received: &std::sync::Mutex<Vec<Delivery>>) {
+fn receive(
+    mut stream: TcpStream,
+    received: &std::sync::Mutex<Vec<Delivery>>,
+    fail_first: usize,
+    delay: &Delay,
+) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
     let mut raw = Vec::new();
     let mut buf = [0u8; 8192];
@@ -659,12 +683,17 @@ fn receive(mut stream: TcpStream, received: &std::sync::Mutex<Vec<Delivery>>) {
                 Ok(n) => raw.extend_from_slice(&buf[..n]),
             }
         };
-        let head = String::from_utf8_lossy(&raw[..head_end]).to_ascii_lowercase();
-        let len: usize = head
-            .split("\r\n")
+        let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+        let mut lines = head.split("\r\n");
+        let request_line = lines.next().unwrap_or("").to_string();
+        let headers: Vec<(String, String)> = lines
             .filter_map(|l| l.split_once(':'))
-            .find(|(n, _)| n.trim() == "content-length")
-            .and_then(|(_, v)| v.trim().parse().ok())
+            .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .and_then(|(_, v)| v.parse().ok())
             .unwrap_or(0);
         while raw.len() < head_end + 4 + len {
             match stream.read(&mut buf) {
@@ -672,21 +701,38 @@ fn receive(mut stream: TcpStream, received: &std::sync::Mutex<Vec<Delivery>>) {
                 Ok(n) => raw.extend_from_slice(&buf[..n]),
             }
         }
-        let body: Value =
-            serde_json::from_slice(&raw[head_end + 4..head_end + 4 + len]).unwrap_or(Value::Null);
+        let body = raw[head_end + 4..head_end + 4 + len].to_vec();
         raw.drain(..head_end + 4 + len);
-        let delivery = Delivery {
-            user_id: body["user_id"].as_str().unwrap_or_default().to_string(),
-            seq: body["seq"].as_i64().unwrap_or(-1),
-            at: Instant::now(),
+        let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let delivery = {
+            let mut received = received.lock().expect("the receiver's lock");
+            let delivery = Delivery {
+                at: Instant::now(),
+                request_line,
+                headers,
+                user_id: json["user_id"].as_str().unwrap_or_default().to_string(),
+                seq: json["seq"].as_i64().unwrap_or(-1),
+                body,
+                answered: if received.len() < fail_first {
+                    500
+                } else {
+                    200
+                },
+            };
+            received.push(delivery.clone());
+            delivery
         };
-        received.lock().expect("the receiver's lock").push(delivery);
-        if stream
-            .write_all(
-                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}",
-            )
-            .is_err()
-        {
+        std::thread::sleep(delay(&delivery));
+        let response = format!(
+            "HTTP/1.1 {} {}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}",
+            delivery.answered,
+            if delivery.answered == 200 {
+                "OK"
+            } else {
+                "Internal Server Error"
+            }
+        );
+        if stream.write_all(response.as_bytes()).is_err() {
             return;
         }
     }
