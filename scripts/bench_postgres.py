@@ -2,7 +2,7 @@
 """`scenarist serve` on PostgreSQL: one and three instances, against pgbench, side by side.
 
 Usage: scripts/bench_postgres.py [--exe PATH] [--url URL] [--rounds N] [-c CONNECTIONS]
-                                 [-d DURATION] [--pgbench-clients N]
+                                 [-d DURATION] [--pgbench-clients N] [--three-pool N]
 
 Needs wrk (Debian package; installed with apt-get when missing and run as root), pgbench and
 psql (PostgreSQL's client programs) and a PostgreSQL server at --url (default
@@ -52,9 +52,10 @@ def psql(url, sql):
     return out.stdout.strip()
 
 
-def store_url(url, schema):
+def store_url(url, schema, pool_size=None):
     sep = "&" if "?" in url else "?"
-    return f"{url}{sep}options={urllib.parse.quote('-csearch_path=' + schema)}"
+    url = f"{url}{sep}options={urllib.parse.quote('-csearch_path=' + schema)}"
+    return url if pool_size is None else f"{url}&pool_size={pool_size}"
 
 
 class PgBench:
@@ -118,10 +119,10 @@ class PgBench:
             raise RuntimeError(f"pgbench printed no tps:\n{out.stdout}")
         return {"rps": tps, "p50": p50, "p99": p99, "requests": len(latencies)}
 
-    def server(self, name, schema):
+    def server(self, name, schema, pool_size=None):
         port = bs.free_port()
         cmd = [self.exe, "serve", self.echo, "--listen", f"127.0.0.1:{port}",
-               "--store", store_url(self.args.url, schema), "--user-rate", "0"]
+               "--store", store_url(self.args.url, schema, pool_size), "--user-rate", "0"]
         server = bs.Server(name, cmd, port, self.work, env=self.env)
         status, body = bs.post(port, {"user_id": f"check-{name}", "text": bs.TEXT, "message_id": "1"})
         if status != 200 or bs.TEXT not in body:
@@ -161,8 +162,9 @@ class PgBench:
         schema = self.fresh_schema(f"serve{n}")
         servers = []
         try:
+            pool = self.args.three_pool if n == 3 else None
             for i in range(n):
-                servers.append(self.server(f"{tag}-i{i}", schema))
+                servers.append(self.server(f"{tag}-i{i}", schema, pool))
             r = self.wrk_all(servers, tag)
             for s in servers:
                 if not s.alive():
@@ -193,6 +195,8 @@ def main():
     p.add_argument("-c", "--connections", type=int, default=32, help="wrk connections in all")
     p.add_argument("-d", "--duration", default="10s")
     p.add_argument("--pgbench-clients", type=int, default=POOL)
+    p.add_argument("--three-pool", type=int, default=None,
+                   help="pool_size of each of the three instances (default: the instances' own, 16)")
     args = p.parse_args()
     if not os.access(args.exe, os.X_OK):
         sys.exit(f"no binary at {args.exe}: cargo build --release, or --exe PATH")

@@ -153,8 +153,43 @@ pub(super) const MIGRATIONS: &[&str] = &[
 /// The advisory lock migrations hold, with the hash of the schema as its second key: "scn\0".
 const MIGRATION_LOCK: i32 = 0x7363_6e00;
 
-/// Connections per instance.
+/// Connections per instance, unless the URL says otherwise (`pool_size=N`).
 const POOL_SIZE: usize = 16;
+/// The most connections `pool_size` may ask for.
+const MAX_POOL_SIZE: usize = 1000;
+
+/// Takes scenarist's own `pool_size=N` out of the URL's query (the driver knows no such
+/// parameter): the URL without it, and the size (the last one given, or [`POOL_SIZE`]).
+fn take_pool_size(url: &str) -> Result<(String, usize), StoreError> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), POOL_SIZE));
+    };
+    let mut size = POOL_SIZE;
+    let mut rest = Vec::new();
+    for pair in query.split('&') {
+        match pair.strip_prefix("pool_size=") {
+            Some(n) => {
+                size = n
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_POOL_SIZE).contains(n))
+                    .ok_or_else(|| {
+                        StoreError::Fatal(format!(
+                            "invalid PostgreSQL URL: pool_size={n:?} is not a number of \
+                             connections from 1 to {MAX_POOL_SIZE}"
+                        ))
+                    })?;
+            }
+            None => rest.push(pair),
+        }
+    }
+    let url = if rest.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", rest.join("&"))
+    };
+    Ok((url, size))
+}
 
 /// How long a call waits for a connection (a free one, a new one) before the store counts as
 /// unavailable.
@@ -220,6 +255,7 @@ fn limit(n: usize) -> i64 {
 impl Postgres {
     /// Connects (a pool, one connection tried at once) and migrates the schema.
     pub async fn connect(url: &str) -> Result<Postgres, StoreError> {
+        let (url, pool_size) = take_pool_size(url)?;
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             StoreError::Fatal(format!(
                 "invalid PostgreSQL URL: {}",
@@ -238,7 +274,7 @@ impl Postgres {
             },
         );
         let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
+            .max_size(pool_size)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(POOL_TIMEOUT))
             .create_timeout(Some(POOL_TIMEOUT))
@@ -736,5 +772,32 @@ impl Store for Postgres {
                 backlog: row.get::<_, i64>(2) as u64,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pool_size_is_taken_out_of_the_url() {
+        let take = |url: &str| take_pool_size(url).map_err(|e| e.to_string());
+        assert_eq!(take("postgres://h/db"), Ok(("postgres://h/db".into(), 16)));
+        assert_eq!(
+            take("postgres://h/db?pool_size=4"),
+            Ok(("postgres://h/db".into(), 4))
+        );
+        assert_eq!(
+            take("postgres://h/db?options=-csearch_path%3Dbot&pool_size=40&connect_timeout=2"),
+            Ok((
+                "postgres://h/db?options=-csearch_path%3Dbot&connect_timeout=2".into(),
+                40
+            ))
+        );
+        for bad in ["0", "1001", "x", "", "-1"] {
+            let e = take(&format!("postgres://h/db?pool_size={bad}"))
+                .expect_err("a bad pool_size is refused");
+            assert!(e.contains("pool_size"), "{e}");
+        }
     }
 }
