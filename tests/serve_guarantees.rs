@@ -8,7 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::serve::{get, post, said, Server, SlowPeer, TempDir};
+use common::serve::{get, post, post_at_once, said, Server, SlowPeer, TempDir};
 
 /// A block that reads `%VAR%`, waits `ms` on the slow peer, writes `%VAR% + 1` back and says
 /// `say`: two turns running it side by side would both read the same value.
@@ -47,21 +47,6 @@ fn send(server: &Server, user: &str, text: &str, id: Option<&str>) -> (u16, Stri
     post(&server.addr(), "/v1/messages", &message(user, text, id))
 }
 
-/// `n` messages posted at once, the `i`th `body(i)`, each from a thread of its own: the
-/// answers, in order.
-fn post_at_once(server: &Server, n: usize, body: impl Fn(usize) -> String) -> Vec<(u16, String)> {
-    let threads: Vec<_> = (0..n)
-        .map(|i| {
-            let (addr, body) = (server.addr(), body(i));
-            std::thread::spawn(move || post(&addr, "/v1/messages", &body))
-        })
-        .collect();
-    threads
-        .into_iter()
-        .map(|t| t.join().expect("a client"))
-        .collect()
-}
-
 #[test]
 fn turns_of_one_user_run_one_at_a_time() {
     let dir = TempDir::new("order");
@@ -73,7 +58,9 @@ fn turns_of_one_user_run_one_at_a_time() {
         &["--user-rate", "0", "--allow-host", &peer.addr()],
     );
     let mut counts = Vec::new();
-    for (status, body) in post_at_once(&server, 50, |i| message("u", &format!("m{i}"), None)) {
+    for (status, body) in post_at_once(std::slice::from_ref(&server), 50, |i| {
+        message("u", &format!("m{i}"), None)
+    }) {
         assert_eq!(status, 200, "{body}");
         let response: serde_json::Value = serde_json::from_str(&body).expect("JSON");
         let text = said(&response["events"]).join(" ");
@@ -104,7 +91,9 @@ fn other_users_are_not_held_up_by_a_slow_turn() {
     // A fast bot would answer these in milliseconds; they share the slow one's peer but not
     // its user: each waits 3 s on its own call, side by side, not one after another.
     let started = Instant::now();
-    for (status, _) in post_at_once(&server, 20, |i| message(&format!("o{i}"), "x", None)) {
+    for (status, _) in post_at_once(std::slice::from_ref(&server), 20, |i| {
+        message(&format!("o{i}"), "x", None)
+    }) {
         assert_eq!(status, 200);
     }
     assert!(
@@ -192,7 +181,9 @@ fn concurrent_turns_never_lose_an_update_of_a_global() {
         ),
     );
     let server = Server::start(&dir, &bot, &["--allow-host", &peer.addr()]);
-    for (status, body) in post_at_once(&server, 100, |i| message(&format!("u{i}"), "add", None)) {
+    for (status, body) in post_at_once(std::slice::from_ref(&server), 100, |i| {
+        message(&format!("u{i}"), "add", None)
+    }) {
         assert_eq!(status, 200);
         assert!(body.contains("added"), "{body}");
     }
@@ -324,10 +315,12 @@ fn a_user_sending_faster_than_the_rate_gets_429_and_others_do_not() {
         "on message goto e\nblock e { say \"%message%\" }\n",
     );
     let server = Server::in_memory(&dir, &bot);
-    let statuses: Vec<u16> = post_at_once(&server, 40, |i| message("fast", &format!("{i}"), None))
-        .into_iter()
-        .map(|(status, _)| status)
-        .collect();
+    let statuses: Vec<u16> = post_at_once(std::slice::from_ref(&server), 40, |i| {
+        message("fast", &format!("{i}"), None)
+    })
+    .into_iter()
+    .map(|(status, _)| status)
+    .collect();
     let ok = statuses.iter().filter(|s| **s == 200).count();
     let refused = statuses.iter().filter(|s| **s == 429).count();
     assert_eq!(ok + refused, 40, "{statuses:?}");

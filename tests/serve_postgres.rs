@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::serve::{
-    assert_error, post, said, try_http, Receiver, Relay, Response, Server, SlowPeer, TempDir,
+    assert_error, post, post_at_once, said, try_http, Receiver, Relay, Response, Server, SlowPeer,
+    TempDir,
 };
 
 /// A schema of the test database for one test, dropped at the end.
@@ -136,20 +137,6 @@ fn message(user: &str, text: &str, id: Option<&str>) -> String {
     body.to_string()
 }
 
-/// `n` messages at once, the `i`th to instance `i % 3`: the answers.
-fn spread(servers: &[Server], n: usize, body: impl Fn(usize) -> String) -> Vec<(u16, String)> {
-    let threads: Vec<_> = (0..n)
-        .map(|i| {
-            let (addr, body) = (servers[i % servers.len()].addr(), body(i));
-            std::thread::spawn(move || post(&addr, "/v1/messages", &body))
-        })
-        .collect();
-    threads
-        .into_iter()
-        .map(|t| t.join().expect("a client"))
-        .collect()
-}
-
 fn counter_bot(dir: &TempDir, peer: &SlowPeer, scope: &str) -> std::path::PathBuf {
     dir.write(
         "bot.scn",
@@ -177,7 +164,7 @@ fn one_users_turns_on_three_instances_run_one_at_a_time() {
         &schema,
         &["--user-rate", "0", "--allow-host", &peer.addr()],
     );
-    let answers = spread(&servers, 50, |i| message("u", &format!("m{i}"), None));
+    let answers = post_at_once(&servers, 50, |i| message("u", &format!("m{i}"), None));
     let mut counts: Vec<u32> = answers
         .iter()
         .map(|(status, body)| {
@@ -230,7 +217,7 @@ fn a_global_counted_on_three_instances_loses_no_update() {
     let peer = SlowPeer::start();
     let bot = counter_bot(&dir, &peer, "global");
     let servers = instances(&dir, &bot, &schema, &["--allow-host", &peer.addr()]);
-    for (status, body) in spread(&servers, 100, |i| message(&format!("u{i}"), "add", None)) {
+    for (status, body) in post_at_once(&servers, 100, |i| message(&format!("u{i}"), "add", None)) {
         assert_eq!(status, 200, "{body}");
     }
     assert_eq!(servers[2].get("/v1/globals").body, r#"{"count":100}"#);
@@ -277,7 +264,7 @@ fn turns_waiting_on_http_hold_no_connection_and_other_users_run_meanwhile() {
         .collect();
     peer.wait_for_requests(slow);
     let others = Instant::now();
-    for (status, body) in spread(&servers, 200, |i| {
+    for (status, body) in post_at_once(&servers, 200, |i| {
         message(&format!("o{i}"), &format!("m{i}"), None)
     }) {
         assert_eq!(status, 200, "{body}");
@@ -318,7 +305,7 @@ fn a_thousand_timers_due_together_on_three_instances_fire_once_each() {
     // 1,000 users at once, 100 at a time per burst, each setting a timer 2 s ahead: they come
     // due within the same second or so.
     for burst in 0..10 {
-        for (status, body) in spread(&servers, 100, |i| {
+        for (status, body) in post_at_once(&servers, 100, |i| {
             message(&format!("t{}", burst * 100 + i), "go", None)
         }) {
             assert_eq!(status, 200, "{body}");

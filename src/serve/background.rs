@@ -98,13 +98,7 @@ pub fn signature(token: &str, body: &[u8]) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(token.as_bytes())
         .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
     mac.update(body);
-    let bytes = mac.finalize().into_bytes();
-    let mut hex = String::with_capacity(7 + bytes.len() * 2);
-    hex.push_str("sha256=");
-    for b in bytes {
-        hex.push_str(&format!("{b:02x}"));
-    }
-    hex
+    format!("sha256={}", super::hex(&mac.finalize().into_bytes()))
 }
 
 /// Delivers the outbox: each user's entries in order (the next only after the one before was

@@ -595,6 +595,17 @@ fn hostname() -> String {
         .unwrap_or_else(|_| "host".into())
 }
 
+/// Bytes in lower-case hex (signatures, secrets, ids derived from digests).
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push(char::from(DIGITS[usize::from(b >> 4)]));
+        out.push(char::from(DIGITS[usize::from(b & 15)]));
+    }
+    out
+}
+
 /// The events as a JSON array, each as `run --json` prints it.
 pub fn events_json(events: &[Event]) -> String {
     serde_json::to_string(events).unwrap_or_else(|_| "[]".into())

@@ -112,11 +112,7 @@ pub fn webhook_secret(token: &str) -> String {
     let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(b"scenarist telegram webhook")
         .unwrap_or_else(|_| unreachable!("HMAC takes a key of any length"));
     mac.update(token.as_bytes());
-    mac.finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    super::hex(&mac.finalize().into_bytes())
 }
 
 impl Telegram {

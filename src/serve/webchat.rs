@@ -129,11 +129,7 @@ fn random(bytes: &mut [u8]) -> std::io::Result<()> {
 fn user_id(key: &[u8]) -> String {
     use sha2::Digest;
     let hash = sha2::Sha256::digest(key);
-    let mut id = String::from(USER_PREFIX);
-    for byte in &hash[..16] {
-        id.push_str(&format!("{byte:02x}"));
-    }
-    id
+    format!("{USER_PREFIX}{}", super::hex(&hash[..16]))
 }
 
 /// The user of a chat request, from its `Authorization: Key KEY` header.
@@ -198,12 +194,11 @@ async fn chat_turn(app: &App, headers: &HeaderMap, body: Body) -> Result<Respons
     let id = Some(format!("c:{message_id}"));
     let reply = api::message_turn(app, user_id, text, id, user_name).await?;
     let mut answer: Map<String, Json> = serde_json::from_str(&reply.body).unwrap_or_default();
-    let events = answer
-        .get("events")
-        .map(Json::to_string)
-        .unwrap_or_else(|| "[]".into());
-    let shown: Json = serde_json::from_str(&view(&events)).unwrap_or_else(|_| json!([]));
-    answer.insert("events".into(), shown);
+    let events = match answer.get("events") {
+        Some(Json::Array(events)) => shown(events),
+        _ => Vec::new(),
+    };
+    answer.insert("events".into(), Json::Array(events));
     Ok(api::json(StatusCode::OK, Json::Object(answer).to_string()))
 }
 
@@ -225,10 +220,15 @@ async fn events(State(app): State<Arc<App>>, query: AfterQuery, headers: HeaderM
 /// is for the bot's author). Inputs, timers, webhooks, logs, notifications and HTTP calls are
 /// the operators' business.
 fn view(events: &str) -> Cow<'_, str> {
-    let Ok(events) = serde_json::from_str::<Vec<Json>>(events) else {
-        return Cow::Borrowed("[]");
-    };
-    let shown: Vec<Json> = events
+    match serde_json::from_str::<Vec<Json>>(events) {
+        Ok(events) => Cow::Owned(Json::Array(shown(&events)).to_string()),
+        Err(_) => Cow::Borrowed("[]"),
+    }
+}
+
+/// [`view`] of events already parsed.
+fn shown(events: &[Json]) -> Vec<Json> {
+    events
         .iter()
         .filter_map(|event| match event["type"].as_str() {
             Some("message") => {
@@ -253,57 +253,30 @@ fn view(events: &str) -> Cow<'_, str> {
             Some("error") => Some(json!({"type": "error"})),
             _ => None,
         })
-        .collect();
-    Cow::Owned(Json::Array(shown).to_string())
+        .collect()
 }
 
 /// An alphabet of base64 (RFC 4648).
-type Alphabet = &'static [u8; 64];
-const STANDARD: Alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-const URL_SAFE: Alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+type Alphabet = &'static base64::alphabet::Alphabet;
+const STANDARD: Alphabet = &base64::alphabet::STANDARD;
+const URL_SAFE: Alphabet = &base64::alphabet::URL_SAFE;
 
 /// `bytes` in base64, with `=` padding or without.
 fn base64(bytes: &[u8], alphabet: Alphabet, pad: bool) -> String {
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
-        let digits = chunk.len() + 1;
-        for i in 0..4 {
-            if i < digits {
-                out.push(char::from(alphabet[(n >> (18 - 6 * i)) as usize & 63]));
-            } else if pad {
-                out.push('=');
-            }
-        }
-    }
-    out
+    use base64::engine::{general_purpose, Engine, GeneralPurpose};
+    let config = if pad {
+        general_purpose::PAD
+    } else {
+        general_purpose::NO_PAD
+    };
+    GeneralPurpose::new(alphabet, config).encode(bytes)
 }
 
 /// Unpadded base64url, strictly: `None` for any other character, a dangling digit, or
 /// leftover bits that are not zero (so each key has exactly one spelling).
 fn unbase64(text: &str) -> Option<Vec<u8>> {
-    let digit = |c: u8| URL_SAFE.iter().position(|&d| d == c).map(|v| v as u32);
-    let mut out = Vec::with_capacity(text.len() * 3 / 4);
-    for chunk in text.as_bytes().chunks(4) {
-        if chunk.len() == 1 {
-            return None;
-        }
-        let mut n = 0u32;
-        for (i, &c) in chunk.iter().enumerate() {
-            n |= digit(c)? << (18 - 6 * i);
-        }
-        let bytes = chunk.len() - 1;
-        if n & (0x00ff_ffff >> (8 * bytes)) != 0 {
-            return None;
-        }
-        for i in 0..bytes {
-            out.push((n >> (16 - 8 * i)) as u8);
-        }
-    }
-    Some(out)
+    use base64::engine::{general_purpose::URL_SAFE_NO_PAD, Engine};
+    URL_SAFE_NO_PAD.decode(text).ok()
 }
 
 #[cfg(test)]

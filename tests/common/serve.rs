@@ -200,6 +200,25 @@ pub fn post(addr: &str, path: &str, body: &str) -> (u16, String) {
         .map_or((0, String::new()), |r| (r.status, r.body))
 }
 
+/// `n` messages posted at once, each from a thread of its own, the `i`th `body(i)` to server
+/// `i % servers.len()`: the answers, in order.
+pub fn post_at_once(
+    servers: &[Server],
+    n: usize,
+    body: impl Fn(usize) -> String,
+) -> Vec<(u16, String)> {
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let (addr, body) = (servers[i % servers.len()].addr(), body(i));
+            std::thread::spawn(move || post(&addr, "/v1/messages", &body))
+        })
+        .collect();
+    threads
+        .into_iter()
+        .map(|t| t.join().expect("a client"))
+        .collect()
+}
+
 pub fn get(addr: &str, path: &str) -> (u16, String) {
     try_http(addr, "GET", path, &[], b"").map_or((0, String::new()), |r| (r.status, r.body))
 }

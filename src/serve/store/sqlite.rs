@@ -345,6 +345,24 @@ impl Store for Sqlite {
         })
     }
 
+    fn begin_turn<'a>(
+        &'a self,
+        user_id: &'a str,
+        message_id: Option<&'a str>,
+        claim: Option<super::ClaimTry<'a>>,
+    ) -> Fut<'a, super::Begin> {
+        // One process: nothing to claim. A user the file surely does not hold has neither a
+        // processed id nor a session: one look at the filter instead of one for each read.
+        let _ = claim;
+        if !self.may_hold(user_id) {
+            return Box::pin(std::future::ready(Ok(super::Begin {
+                claimed: true,
+                ..super::Begin::default()
+            })));
+        }
+        Box::pin(super::read_begin(self, user_id, message_id))
+    }
+
     fn globals(&self) -> Fut<'_, Option<String>> {
         self.read(|c| {
             c.query_row("SELECT vars FROM globals WHERE id = 1", [], |r| r.get(0))
