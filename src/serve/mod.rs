@@ -22,7 +22,7 @@ pub use bot::Bot;
 pub use metrics::Metrics;
 
 use crate::eval::{Event, Globals, Input, Session};
-use store::{Begin, ClaimToken, Commit, Store, StoreError, TimerRow};
+use store::{Begin, ClaimToken, Commit, Store, StoreError, TimerRow, Unclaimed};
 
 /// The longest message text the API takes, in characters (SERVER.md §2: `422` beyond).
 pub const MAX_TEXT_CHARS: usize = 4096;
@@ -67,6 +67,14 @@ pub struct App {
     claims: std::sync::atomic::AtomicU64,
     /// Set on shutdown: the background loops and SSE streams end.
     pub stopping: tokio::sync::watch::Sender<bool>,
+}
+
+/// A turn run, not yet committed.
+struct Ran {
+    commit: Commit,
+    events: Vec<Event>,
+    body: String,
+    sets_timer: bool,
 }
 
 /// How a turn was asked for.
@@ -192,29 +200,19 @@ impl App {
     pub async fn turn(&self, request: TurnRequest) -> Result<TurnReply, TurnError> {
         let started = Instant::now();
         let _turn = self.users.lock(&request.user_id).await;
+        let mut logged = false;
+        if self.store.shared() {
+            if let Some(reply) = self.unclaimed_turn(&request, started, &mut logged).await? {
+                return Ok(reply);
+            }
+        }
         let (mut claim, begin) = self.begin(&request.user_id, request.id.as_deref()).await?;
         if let Some(body) = begin.processed {
-            self.metrics.turn("replayed", started.elapsed());
-            self.log_turn(&request.user_id, started, "replayed");
-            return Ok(TurnReply {
-                body,
-                replayed: true,
-            });
+            return Ok(self.replayed(&request.user_id, started, body));
         }
         let bot = self.bot();
         let (mut session, warning) = self.session_from(&bot, &request.user_id, begin.session)?;
-        if self.log_content {
-            if let Input::Message(text) = &request.input {
-                // Secrets are hidden here too.
-                let text = session.redactor.apply(text);
-                tracing::info!(user = %request.user_id, text = %text, "message");
-            }
-        }
-        if let Some(name) = &request.user_name {
-            if !name.is_empty() && session.user_name != *name {
-                session.user_name.clone_from(name);
-            }
-        }
+        self.prepare_turn(&mut session, &request, &mut logged);
         let body = self
             .run(
                 &bot,
@@ -231,6 +229,100 @@ impl App {
             body,
             replayed: false,
         })
+    }
+
+    /// A turn without a claim, in a store shared by several instances: run from the version
+    /// of the session this process last saw (a new session when it saw none) and committed
+    /// in one round trip if that is still the version. When it is not, the turn runs again
+    /// from the version the store answered with, once; `None` when it must run under a claim
+    /// instead (it may call `http` or touch a global, another instance holds the user, or
+    /// the second try was too late as well). Nothing a turn without a claim does outside is
+    /// done twice: it calls no `http`, and its events are only given once committed.
+    async fn unclaimed_turn(
+        &self,
+        request: &TurnRequest,
+        started: Instant,
+        logged: &mut bool,
+    ) -> Result<Option<TurnReply>, TurnError> {
+        let bot = self.bot();
+        let mut from = self.store.snapshot(&request.user_id).unwrap_or_default();
+        for _ in 0..2 {
+            let (mut session, warning) =
+                self.session_from(&bot, &request.user_id, from.session.take())?;
+            if bot.may_call_http(&session, &request.input)
+                || bot.may_touch_globals(&session, &request.input)
+            {
+                return Ok(None);
+            }
+            self.prepare_turn(&mut session, request, logged);
+            let id = request.id.as_deref();
+            let mut globals = Globals::default();
+            let ran = self
+                .step(
+                    &bot,
+                    &mut session,
+                    &mut globals,
+                    &request.input,
+                    warning,
+                    id,
+                    request.to_outbox,
+                    false,
+                )
+                .await;
+            let store_started = Instant::now();
+            let committed = self.store.commit_unclaimed(ran.commit, from.version).await;
+            self.metrics.store(store_started.elapsed());
+            match committed {
+                Ok(Unclaimed::Committed(seq)) => {
+                    let body = self.committed(
+                        &request.user_id,
+                        started,
+                        ran.events,
+                        ran.body,
+                        ran.sets_timer,
+                        seq,
+                    );
+                    return Ok(Some(TurnReply {
+                        body,
+                        replayed: false,
+                    }));
+                }
+                Ok(Unclaimed::Replayed(body)) => {
+                    return Ok(Some(self.replayed(&request.user_id, started, body)));
+                }
+                Ok(Unclaimed::Stale(now)) => from = now,
+                Ok(Unclaimed::Claimed) => return Ok(None),
+                Err(e) => return Err(self.store_failed(&request.user_id, started, e)),
+            }
+        }
+        Ok(None)
+    }
+
+    /// A repeated message or event id: the stored response, counted and logged.
+    fn replayed(&self, user_id: &str, started: Instant, body: String) -> TurnReply {
+        self.metrics.turn("replayed", started.elapsed());
+        self.log_turn(user_id, started, "replayed");
+        TurnReply {
+            body,
+            replayed: true,
+        }
+    }
+
+    /// Before a turn runs: the message logged (`--log-content`, once a turn, secrets
+    /// hidden), the name the channel gave taken.
+    fn prepare_turn(&self, session: &mut Session, request: &TurnRequest, logged: &mut bool) {
+        if self.log_content && !*logged {
+            if let Input::Message(text) = &request.input {
+                let text = session.redactor.apply(text);
+                tracing::info!(user = %request.user_id, text = %text, "message");
+            }
+            *logged = true;
+        }
+        if let Some(name) = &request.user_name {
+            if !name.is_empty() && session.user_name != *name {
+                session.user_name.clone_from(name);
+            }
+        }
     }
 
     /// Claims the user (in a store shared by several instances, waiting while another holds
@@ -305,7 +397,6 @@ impl App {
         started: Instant,
         (claim, release): (&mut Claim, bool),
     ) -> Result<String, TurnError> {
-        let timers_before = timer_rows(session);
         let mut lock = if bot.may_touch_globals(session, input) {
             let local = self.globals.lock().await;
             Some((local, self.claim(store::GLOBALS_KEY).await?))
@@ -324,20 +415,79 @@ impl App {
         if lock.is_some() {
             bot.runtime.refresh(session, &mut globals);
         }
+        let ran = self
+            .step(
+                bot,
+                session,
+                &mut globals,
+                input,
+                warning,
+                id,
+                to_outbox,
+                lock.is_some(),
+            )
+            .await;
+        let mut commit = ran.commit;
+        commit.claims = claim
+            .token(release)
+            .into_iter()
+            .chain(lock.as_ref().and_then(|(_, globals)| globals.token(true)))
+            .collect();
+        let store_started = Instant::now();
+        let committed = self.store.commit(commit).await;
+        if committed.is_ok() {
+            if release {
+                claim.given_up();
+            }
+            if let Some((_, globals)) = &mut lock {
+                globals.given_up();
+            }
+        }
+        drop(lock);
+        self.metrics.store(store_started.elapsed());
+        let seq = match committed {
+            Ok(seq) => seq,
+            Err(e) => return Err(self.store_failed(&session.user_id, started, e)),
+        };
+        Ok(self.committed(
+            &session.user_id,
+            started,
+            ran.events,
+            ran.body,
+            ran.sets_timer,
+            seq,
+        ))
+    }
+
+    /// Runs a turn (its globals read already, when `with_globals`): what to commit, without
+    /// claims.
+    #[allow(clippy::too_many_arguments)]
+    async fn step(
+        &self,
+        bot: &Bot,
+        session: &mut Session,
+        globals: &mut Globals,
+        input: &Input,
+        warning: Option<String>,
+        id: Option<&str>,
+        to_outbox: bool,
+        with_globals: bool,
+    ) -> Ran {
+        let timers_before = timer_rows(session);
         let before = globals.clone();
         let mut events = bot
             .runtime
-            .input(session, &mut globals, input, None, &self.client, None)
+            .input(session, globals, input, None, &self.client, None)
             .await;
         if let Some(message) = warning {
             events.insert(0, Event::Warning { message, at: None });
         }
-        if lock.is_none() && !globals.vars.is_empty() {
+        if !with_globals && !globals.vars.is_empty() {
             // Bot::may_touch_globals is conservative; were a turn to get here anyway, its
             // globals would not be saved (they were not read either).
             tracing::error!(user = %session.user_id, "a turn touched globals without the lock");
         }
-        let changed_globals = lock.is_some() && globals != before;
+        let changed_globals = with_globals && *globals != before;
         let body = response_body(&events, session.is_waiting());
         let timers_after = timer_rows(session);
         let sets_timer = timers_after != timers_before;
@@ -357,33 +507,34 @@ impl App {
             processed: id.map(|id| (id.to_string(), body.clone())),
             outbox: to_outbox.then(|| events_json(&events)),
             now_ms: now_ms(),
-            claims: claim
-                .token(release)
-                .into_iter()
-                .chain(lock.as_ref().and_then(|(_, globals)| globals.token(true)))
-                .collect(),
+            claims: Vec::new(),
         };
-        let store_started = Instant::now();
-        let committed = self.store.commit(commit).await;
-        if committed.is_ok() {
-            if release {
-                claim.given_up();
-            }
-            if let Some((_, globals)) = &mut lock {
-                globals.given_up();
-            }
+        Ran {
+            commit,
+            events,
+            body,
+            sets_timer,
         }
-        drop(lock);
-        self.metrics.store(store_started.elapsed());
-        let user_id = session.user_id.as_str();
-        let seq = match committed {
-            Ok(seq) => seq,
-            Err(e) => {
-                self.metrics.turn("store_error", started.elapsed());
-                self.log_turn(user_id, started, "store_error");
-                return Err(TurnError::Store(e));
-            }
-        };
+    }
+
+    /// A turn's commit failed: counted, logged, the error to answer with.
+    fn store_failed(&self, user_id: &str, started: Instant, e: StoreError) -> TurnError {
+        self.metrics.turn("store_error", started.elapsed());
+        self.log_turn(user_id, started, "store_error");
+        TurnError::Store(e)
+    }
+
+    /// A turn committed: the timer loop and the outbox's listeners told, the turn counted
+    /// and logged; its response body.
+    fn committed(
+        &self,
+        user_id: &str,
+        started: Instant,
+        events: Vec<Event>,
+        body: String,
+        sets_timer: bool,
+        seq: Option<i64>,
+    ) -> String {
         if sets_timer {
             self.timers_changed.notify_one();
         }
@@ -398,7 +549,7 @@ impl App {
         self.metrics.events(&events);
         self.metrics.turn(outcome, started.elapsed());
         self.log_turn(user_id, started, outcome);
-        Ok(body)
+        body
     }
 
     /// Claims `key` in a store shared by several instances (nothing to do in one of one
@@ -485,10 +636,17 @@ impl App {
     }
 
     /// Fires the due timers of one user, each its own turn, their events into the outbox.
-    /// How many fired.
+    /// How many fired (none when another instance holds the user).
     pub async fn fire_due(&self, user_id: &str, now: i64) -> Result<usize, TurnError> {
         let _turn = self.users.lock(user_id).await;
-        let mut claim = self.claim(user_id).await?;
+        let Some(mut claim) = self
+            .claim_within(user_id, std::time::Duration::ZERO)
+            .await?
+        else {
+            // Another instance holds the user: it fires these timers, or runs a turn of the
+            // user, after which they are listed again (a claimed user is not listed as due).
+            return Ok(0);
+        };
         let bot = self.bot();
         let mut fired = 0;
         // Each timer is committed before the next fires; one pass takes at most this many.

@@ -88,6 +88,30 @@ pub struct Begin {
     pub session: Option<String>,
 }
 
+/// What a turn without a claim starts from: a version of the user's session as the store
+/// last had it (see [`Store::commit_unclaimed`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The session's version; `None`: no session is stored.
+    pub version: Option<i64>,
+    pub session: Option<String>,
+}
+
+/// How a [`Store::commit_unclaimed`] went.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Unclaimed {
+    /// Committed; the outbox sequence number of its events, if it had any.
+    Committed(Option<i64>),
+    /// The message id was processed already: its stored response. Nothing was written.
+    Replayed(String),
+    /// The session is no longer the version the turn started from: what it is now. Nothing
+    /// was written; the turn may run again from this.
+    Stale(Snapshot),
+    /// Another turn holds a claim of the user, or the store cannot commit without one:
+    /// nothing was written; the turn must be run under a claim.
+    Claimed,
+}
+
 /// A claim to try: owner, now, until (see [`Store::claim`]).
 pub type ClaimTry<'a> = (&'a str, i64, i64);
 
@@ -151,6 +175,24 @@ pub trait Store: Send + Sync {
     /// A `processed` id already there fails the whole commit with [`StoreError::Fatal`]
     /// (the caller checked first; only a race between processes gets here).
     fn commit(&self, commit: Commit) -> Fut<'_, Option<i64>>;
+
+    /// What the store remembers of a user's session without asking anyone (a cache of the
+    /// versions it committed and read): what a turn without a claim may start from. `None`:
+    /// nothing remembered; the turn may start from a new session.
+    fn snapshot(&self, user_id: &str) -> Option<Snapshot> {
+        let _ = user_id;
+        None
+    }
+
+    /// Commits a turn that ran without a claim (its `claims` are empty), if the user's
+    /// session is still at `version` (`None`: no session), no claim of the user is held and
+    /// the message id was not processed; see [`Unclaimed`]. A store shared by several
+    /// processes commits the turns it runs without a claim only this way; the others always
+    /// answer [`Unclaimed::Claimed`] (their turns are held by the process's own locks).
+    fn commit_unclaimed(&self, commit: Commit, version: Option<i64>) -> Fut<'_, Unclaimed> {
+        let _ = (commit, version);
+        Box::pin(std::future::ready(Ok(Unclaimed::Claimed)))
+    }
 
     /// Forgets a user: session, timers, processed ids, outbox. Whether there was a session.
     fn delete_user<'a>(&'a self, user_id: &'a str) -> Fut<'a, bool>;

@@ -15,6 +15,8 @@
 //! PostgreSQL cannot store a NUL character in `TEXT`: a commit with one is refused
 //! ([`StoreError::Fatal`]), and an id with one is never found.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{
@@ -22,7 +24,9 @@ use deadpool_postgres::{
 };
 use tokio_postgres::NoTls;
 
-use super::{Begin, ClaimTry, Commit, Fut, OutboxEntry, Stats, Store, StoreError};
+use super::{
+    Begin, ClaimTry, Commit, Fut, OutboxEntry, Snapshot, Stats, Store, StoreError, Unclaimed,
+};
 
 /// The schema, one migration per version; a database is brought from its version to the last
 /// on open, in one transaction. Never edit a released migration: add one. Version 1 has the
@@ -148,6 +152,190 @@ pub(super) const MIGRATIONS: &[&str] = &[
         END IF;
         RETURN NULL;
     END $fn$;"#,
+    // 4: turns without a claim. A turn that cannot call `http` (nor touch a global) runs
+    // from the version of the session the instance last saw, and commits only if the session
+    // is still that version and nobody holds a claim of the user: one round trip, shared by
+    // the turns committing at the same moment. Everything that claims a user, and every such
+    // commit, first takes a transaction's advisory lock on the user: a claim and a commit of
+    // the same user never cross.
+    r#"ALTER TABLE sessions ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+    CREATE FUNCTION scn_claim(p_key TEXT, p_owner TEXT, p_now BIGINT, p_until BIGINT)
+    RETURNS BOOLEAN LANGUAGE plpgsql VOLATILE AS $fn$
+    BEGIN
+        PERFORM pg_advisory_xact_lock(1935896065, hashtext(p_key));
+        INSERT INTO claims AS c (key, owner, until_ms) VALUES (p_key, p_owner, p_until)
+            ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, until_ms = excluded.until_ms
+            WHERE c.owner = excluded.owner OR c.until_ms < p_now;
+        RETURN FOUND;
+    END $fn$;
+    CREATE OR REPLACE FUNCTION scn_begin_turn(p_user TEXT, p_message TEXT, p_owner TEXT,
+        p_now BIGINT, p_until BIGINT, OUT o_claimed BOOLEAN, OUT o_response TEXT,
+        OUT o_session TEXT)
+    LANGUAGE plpgsql VOLATILE AS $fn$
+    BEGIN
+        o_claimed := scn_claim(p_user, p_owner, p_now, p_until);
+        IF NOT o_claimed THEN
+            RETURN;
+        END IF;
+        IF p_message IS NOT NULL THEN
+            SELECT p.response INTO o_response FROM processed p
+                WHERE p.user_id = p_user AND p.message_id = p_message;
+        END IF;
+        IF o_response IS NULL THEN
+            SELECT s.session INTO o_session FROM sessions s WHERE s.user_id = p_user;
+        END IF;
+    END $fn$;
+    CREATE OR REPLACE FUNCTION scn_commit_turn(p_user TEXT, p_session TEXT, p_next_due BIGINT,
+        p_now BIGINT, p_message TEXT, p_response TEXT, p_set_timers BOOLEAN, p_seqs BIGINT[],
+        p_dues BIGINT[], p_names TEXT[], p_scenarios TEXT[], p_blocks TEXT[], p_globals TEXT,
+        p_outbox TEXT, p_claim_keys TEXT[], p_claim_owners TEXT[], p_claim_release BOOLEAN[])
+    RETURNS BIGINT LANGUAGE plpgsql VOLATILE AS $fn$
+    DECLARE
+        v_seq BIGINT;
+    BEGIN
+        FOR i IN 1 .. coalesce(array_length(p_claim_keys, 1), 0) LOOP
+            IF p_claim_release[i] THEN
+                DELETE FROM claims WHERE key = p_claim_keys[i] AND owner = p_claim_owners[i];
+            ELSE
+                PERFORM 1 FROM claims WHERE key = p_claim_keys[i] AND owner = p_claim_owners[i]
+                    FOR UPDATE;
+            END IF;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'the claim of % expired; another instance may have taken it',
+                    p_claim_keys[i] USING ERRCODE = 'SCN02';
+            END IF;
+        END LOOP;
+        IF p_message IS NOT NULL THEN
+            INSERT INTO processed (user_id, message_id, response, at_ms)
+                VALUES (p_user, p_message, p_response, p_now) ON CONFLICT DO NOTHING;
+            IF NOT FOUND THEN
+                RAISE EXCEPTION 'message id % was processed already', p_message
+                    USING ERRCODE = 'SCN01';
+            END IF;
+        END IF;
+        -- Every write of a session makes a new version of it.
+        INSERT INTO sessions AS s (user_id, session, next_due, updated_ms, last_seq, version)
+            VALUES (p_user, p_session, p_next_due, p_now,
+                    CASE WHEN p_outbox IS NULL THEN 0 ELSE 1 END, 1)
+            ON CONFLICT (user_id) DO UPDATE SET session = excluded.session,
+                next_due = excluded.next_due, updated_ms = excluded.updated_ms,
+                last_seq = s.last_seq + excluded.last_seq, version = s.version + 1
+            RETURNING s.last_seq INTO v_seq;
+        IF p_set_timers THEN
+            DELETE FROM timers WHERE user_id = p_user;
+            INSERT INTO timers (user_id, seq, due_ms, name, scenario, block)
+                SELECT p_user, * FROM unnest(p_seqs, p_dues, p_names, p_scenarios, p_blocks);
+        END IF;
+        IF p_globals IS NOT NULL THEN
+            INSERT INTO globals (id, vars) VALUES (1, p_globals)
+                ON CONFLICT (id) DO UPDATE SET vars = excluded.vars;
+        END IF;
+        IF p_outbox IS NOT NULL THEN
+            INSERT INTO outbox (user_id, seq, events, created_ms)
+                VALUES (p_user, v_seq, p_outbox, p_now);
+            RETURN v_seq;
+        END IF;
+        RETURN NULL;
+    END $fn$;
+    -- Turns without a claim, several at once (item i of each array is turn i; timer rows name
+    -- their turn in p_t_items). A row per turn: 'committed' (o_seq: its outbox seq),
+    -- 'replayed' (o_text: the stored response), 'stale' (o_version and o_text: the session
+    -- now, NULL when there is none), 'claimed'. The users are locked in the order of their
+    -- lock keys, so two batches never wait on each other in a circle.
+    CREATE FUNCTION scn_commit_unclaimed(p_users TEXT[], p_versions BIGINT[],
+        p_sessions TEXT[], p_next_dues BIGINT[], p_nows BIGINT[], p_messages TEXT[],
+        p_responses TEXT[], p_set_timers BOOLEAN[], p_outboxes TEXT[], p_t_items INTEGER[],
+        p_t_seqs BIGINT[], p_t_dues BIGINT[], p_t_names TEXT[], p_t_scenarios TEXT[],
+        p_t_blocks TEXT[])
+    RETURNS TABLE (o_item INTEGER, o_status TEXT, o_seq BIGINT, o_version BIGINT, o_text TEXT)
+    LANGUAGE plpgsql VOLATILE AS $fn$
+    DECLARE
+        i INTEGER;
+        v_user TEXT;
+        v_seq BIGINT;
+        v_version BIGINT;
+        v_events INTEGER;
+    BEGIN
+        FOR i IN SELECT n FROM generate_subscripts(p_users, 1) AS n
+                 ORDER BY hashtext(p_users[n]), p_users[n] LOOP
+            v_user := p_users[i];
+            o_item := i;
+            o_seq := NULL;
+            o_version := NULL;
+            o_text := NULL;
+            PERFORM pg_advisory_xact_lock(1935896065, hashtext(v_user));
+            IF p_messages[i] IS NOT NULL AND p_versions[i] IS NOT NULL THEN
+                SELECT p.response INTO o_text FROM processed p
+                    WHERE p.user_id = v_user AND p.message_id = p_messages[i];
+                IF FOUND THEN
+                    o_status := 'replayed';
+                    RETURN NEXT;
+                    CONTINUE;
+                END IF;
+            END IF;
+            PERFORM 1 FROM claims c WHERE c.key = v_user;
+            IF FOUND THEN
+                o_status := 'claimed';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            v_events := CASE WHEN p_outboxes[i] IS NULL THEN 0 ELSE 1 END;
+            IF p_versions[i] IS NULL THEN
+                INSERT INTO sessions (user_id, session, next_due, updated_ms, last_seq, version)
+                    VALUES (v_user, p_sessions[i], p_next_dues[i], p_nows[i], v_events, 1)
+                    ON CONFLICT (user_id) DO NOTHING
+                    RETURNING last_seq, version INTO v_seq, v_version;
+            ELSE
+                UPDATE sessions s SET session = p_sessions[i], next_due = p_next_dues[i],
+                        updated_ms = p_nows[i], last_seq = s.last_seq + v_events,
+                        version = s.version + 1
+                    WHERE s.user_id = v_user AND s.version = p_versions[i]
+                    RETURNING s.last_seq, s.version INTO v_seq, v_version;
+            END IF;
+            IF NOT FOUND THEN
+                IF p_messages[i] IS NOT NULL THEN
+                    SELECT p.response INTO o_text FROM processed p
+                        WHERE p.user_id = v_user AND p.message_id = p_messages[i];
+                    IF FOUND THEN
+                        o_status := 'replayed';
+                        RETURN NEXT;
+                        CONTINUE;
+                    END IF;
+                END IF;
+                SELECT s.version, s.session INTO o_version, o_text FROM sessions s
+                    WHERE s.user_id = v_user;
+                o_status := 'stale';
+                RETURN NEXT;
+                CONTINUE;
+            END IF;
+            IF p_messages[i] IS NOT NULL THEN
+                INSERT INTO processed (user_id, message_id, response, at_ms)
+                    VALUES (v_user, p_messages[i], p_responses[i], p_nows[i])
+                    ON CONFLICT DO NOTHING;
+                IF NOT FOUND THEN
+                    -- Checked above under the lock: only a turn that ignored it gets here.
+                    RAISE EXCEPTION 'message id % was processed already', p_messages[i]
+                        USING ERRCODE = 'SCN01';
+                END IF;
+            END IF;
+            IF p_set_timers[i] THEN
+                DELETE FROM timers t WHERE t.user_id = v_user;
+                INSERT INTO timers (user_id, seq, due_ms, name, scenario, block)
+                    SELECT v_user, t.seq, t.due, t.name, t.scenario, t.block
+                    FROM unnest(p_t_items, p_t_seqs, p_t_dues, p_t_names, p_t_scenarios,
+                                p_t_blocks) AS t(item, seq, due, name, scenario, block)
+                    WHERE t.item = i;
+            END IF;
+            IF v_events = 1 THEN
+                INSERT INTO outbox (user_id, seq, events, created_ms)
+                    VALUES (v_user, v_seq, p_outboxes[i], p_nows[i]);
+                o_seq := v_seq;
+            END IF;
+            o_version := v_version;
+            o_status := 'committed';
+            RETURN NEXT;
+        END LOOP;
+    END $fn$;"#,
 ];
 
 /// The advisory lock migrations hold, with the hash of the schema as its second key: "scn\0".
@@ -195,14 +383,99 @@ fn take_pool_size(url: &str) -> Result<(String, usize), StoreError> {
 /// unavailable.
 const POOL_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// Users due at `$1` or before, the earliest first. Claiming them across instances will be
-/// this query with `FOR UPDATE SKIP LOCKED` inside the caller's transaction (hence
-/// [`due_users`] takes any client, a transaction too).
-const DUE: &str = "SELECT user_id FROM sessions WHERE next_due IS NOT NULL AND next_due <= $1
+/// Users due at `$1` or before, the earliest first, but for those another turn holds a claim
+/// of (firing their timers on another instance, or running a turn of theirs): the claim
+/// given up, they are listed again if still due.
+const DUE: &str = "SELECT user_id FROM sessions s WHERE next_due IS NOT NULL AND next_due <= $1
+       AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.key = s.user_id AND c.until_ms >= $1)
      ORDER BY next_due, user_id LIMIT $2";
 
 pub struct Postgres {
     pool: Pool,
+    /// The session versions this process committed or read last.
+    cache: Arc<Cache>,
+    /// Turns without a claim waiting to be committed, and the batches committing them.
+    batches: Arc<Batches>,
+}
+
+/// How many batches of turns without a claim are committed at once, each in a transaction
+/// of its own. While they are, the turns that come to commit wait, and go together in the
+/// next: under load a round trip and a transaction serve many turns.
+const BATCHES: usize = 4;
+/// The most turns in one batch.
+const BATCH_SIZE: usize = 64;
+
+/// The queue of [`Store::commit_unclaimed`], and how many batches are being committed.
+#[derive(Default)]
+struct Batches {
+    state: std::sync::Mutex<(Vec<Pending>, usize)>,
+}
+
+/// A turn waiting in [`Batches`].
+struct Pending {
+    commit: Commit,
+    version: Option<i64>,
+    done: tokio::sync::oneshot::Sender<Result<Unclaimed, StoreError>>,
+}
+
+/// The versions of sessions this process committed or read, a bounded number of users (two
+/// generations: when the newer is full, the older goes). Only a guess of what the store
+/// holds: a commit checks the version.
+struct Cache {
+    shards: Vec<std::sync::Mutex<Generations>>,
+}
+
+#[derive(Default)]
+struct Generations {
+    new: HashMap<String, Snapshot>,
+    old: HashMap<String, Snapshot>,
+}
+
+/// Users per generation of a shard of the cache: at most 2 × 16 × 512 users are
+/// remembered (with sessions of about a KiB, some 16 MiB).
+const CACHE_SHARD_USERS: usize = 512;
+const CACHE_SHARDS: usize = 16;
+
+impl Cache {
+    fn new() -> Cache {
+        Cache {
+            shards: (0..CACHE_SHARDS).map(|_| Default::default()).collect(),
+        }
+    }
+
+    fn shard(&self, user_id: &str) -> std::sync::MutexGuard<'_, Generations> {
+        use std::hash::{BuildHasher, BuildHasherDefault};
+        let hash = BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .hash_one(user_id);
+        let shard = &self.shards[hash as usize % CACHE_SHARDS];
+        shard
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get(&self, user_id: &str) -> Option<Snapshot> {
+        let shard = self.shard(user_id);
+        shard
+            .new
+            .get(user_id)
+            .or_else(|| shard.old.get(user_id))
+            .cloned()
+    }
+
+    fn put(&self, user_id: &str, snapshot: Snapshot) {
+        let mut shard = self.shard(user_id);
+        shard.old.remove(user_id);
+        shard.new.insert(user_id.to_string(), snapshot);
+        if shard.new.len() >= CACHE_SHARD_USERS {
+            shard.old = std::mem::take(&mut shard.new);
+        }
+    }
+
+    fn forget(&self, user_id: &str) {
+        let mut shard = self.shard(user_id);
+        shard.new.remove(user_id);
+        shard.old.remove(user_id);
+    }
 }
 
 /// A driver error, with its causes (the driver's own message is only its kind: "db error").
@@ -248,6 +521,36 @@ fn storable(text: &str) -> bool {
     !text.contains('\0')
 }
 
+/// Refuses a turn with a NUL character anywhere PostgreSQL would have to store it.
+fn check_storable(c: &Commit) -> Result<(), StoreError> {
+    let texts = [
+        Some(&c.user_id),
+        Some(&c.session),
+        c.globals.as_ref(),
+        c.outbox.as_ref(),
+    ];
+    let processed = c.processed.iter().flat_map(|(id, r)| [id, r]);
+    let timers = c
+        .timers
+        .iter()
+        .flatten()
+        .flat_map(|t| [t.name.as_ref(), Some(&t.scenario), Some(&t.block)]);
+    if texts
+        .into_iter()
+        .chain(timers)
+        .flatten()
+        .chain(processed)
+        .all(|t| storable(t))
+    {
+        Ok(())
+    } else {
+        Err(StoreError::Fatal(format!(
+            "the turn of user {:?} has a NUL character, which PostgreSQL cannot store",
+            c.user_id
+        )))
+    }
+}
+
 fn limit(n: usize) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
@@ -288,7 +591,11 @@ impl Postgres {
             })
         })?;
         migrate(&mut client, &target).await?;
-        Ok(Postgres { pool })
+        Ok(Postgres {
+            pool,
+            cache: Arc::new(Cache::new()),
+            batches: Arc::default(),
+        })
     }
 
     async fn client(&self) -> Result<Client, StoreError> {
@@ -296,30 +603,10 @@ impl Postgres {
     }
 
     async fn commit_turn(&self, c: Commit) -> Result<Option<i64>, StoreError> {
-        let texts = [
-            Some(&c.user_id),
-            Some(&c.session),
-            c.globals.as_ref(),
-            c.outbox.as_ref(),
-        ];
-        let processed = c.processed.iter().flat_map(|(id, r)| [id, r]);
-        let timers = c
-            .timers
-            .iter()
-            .flatten()
-            .flat_map(|t| [t.name.as_ref(), Some(&t.scenario), Some(&t.block)]);
-        if !texts
-            .into_iter()
-            .chain(timers)
-            .flatten()
-            .chain(processed)
-            .all(|t| storable(t))
-        {
-            return Err(StoreError::Fatal(format!(
-                "the turn of user {:?} has a NUL character, which PostgreSQL cannot store",
-                c.user_id
-            )));
-        }
+        check_storable(&c)?;
+        // A turn under a claim makes a version this process has not seen whole: a turn
+        // without a claim starts from the store again.
+        self.cache.forget(&c.user_id);
         let timers = c.timers.as_deref().unwrap_or_default();
         let seqs: Vec<i64> = timers.iter().map(|t| t.seq as i64).collect();
         let dues: Vec<i64> = timers.iter().map(|t| t.due_ms).collect();
@@ -378,6 +665,146 @@ impl Postgres {
             })?;
         Ok(row.get(0))
     }
+}
+
+/// Commits batches of turns without a claim until the queue is empty (one of the
+/// [`BATCHES`] a process runs at once).
+async fn commit_batches(pool: Pool, cache: Arc<Cache>, batches: Arc<Batches>) {
+    loop {
+        let batch: Vec<Pending> = {
+            let mut state = batches
+                .state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if state.0.is_empty() {
+                state.1 -= 1;
+                return;
+            }
+            let n = state.0.len().min(BATCH_SIZE);
+            state.0.drain(..n).collect()
+        };
+        let results = match pool.get().await {
+            Ok(client) => commit_batch(&client, &batch).await,
+            Err(e) => Err(no_connection(e)),
+        };
+        match results {
+            Ok(results) => {
+                for (pending, (result, version)) in batch.into_iter().zip(results) {
+                    let Pending { commit, done, .. } = pending;
+                    match &result {
+                        Unclaimed::Committed(_) => cache.put(
+                            &commit.user_id,
+                            Snapshot {
+                                version,
+                                session: Some(commit.session),
+                            },
+                        ),
+                        Unclaimed::Stale(now) => cache.put(&commit.user_id, now.clone()),
+                        Unclaimed::Claimed => cache.forget(&commit.user_id),
+                        Unclaimed::Replayed(_) => {}
+                    }
+                    let _ = done.send(Ok(result));
+                }
+            }
+            Err(e) => {
+                for pending in batch {
+                    cache.forget(&pending.commit.user_id);
+                    let _ = pending.done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// One batch in one transaction: how each of its turns went (with the version a commit
+/// made), in the batch's order.
+async fn commit_batch(
+    client: &Client,
+    batch: &[Pending],
+) -> Result<Vec<(Unclaimed, Option<i64>)>, StoreError> {
+    let commits = || batch.iter().map(|p| &p.commit);
+    let users: Vec<&str> = commits().map(|c| c.user_id.as_str()).collect();
+    let versions: Vec<Option<i64>> = batch.iter().map(|p| p.version).collect();
+    let sessions: Vec<&str> = commits().map(|c| c.session.as_str()).collect();
+    let next_dues: Vec<Option<i64>> = commits().map(|c| c.next_due).collect();
+    let nows: Vec<i64> = commits().map(|c| c.now_ms).collect();
+    let messages: Vec<Option<&str>> = commits()
+        .map(|c| c.processed.as_ref().map(|(id, _)| id.as_str()))
+        .collect();
+    let responses: Vec<Option<&str>> = commits()
+        .map(|c| c.processed.as_ref().map(|(_, r)| r.as_str()))
+        .collect();
+    let set_timers: Vec<bool> = commits().map(|c| c.timers.is_some()).collect();
+    let outboxes: Vec<Option<&str>> = commits().map(|c| c.outbox.as_deref()).collect();
+    let timers = || {
+        commits()
+            .enumerate()
+            .flat_map(|(i, c)| c.timers.iter().flatten().map(move |t| (i as i32 + 1, t)))
+    };
+    let t_items: Vec<i32> = timers().map(|(i, _)| i).collect();
+    let t_seqs: Vec<i64> = timers().map(|(_, t)| t.seq as i64).collect();
+    let t_dues: Vec<i64> = timers().map(|(_, t)| t.due_ms).collect();
+    let t_names: Vec<Option<&str>> = timers().map(|(_, t)| t.name.as_deref()).collect();
+    let t_scenarios: Vec<&str> = timers().map(|(_, t)| t.scenario.as_str()).collect();
+    let t_blocks: Vec<&str> = timers().map(|(_, t)| t.block.as_str()).collect();
+    let statement = client
+        .prepare_cached(
+            "SELECT * FROM scn_commit_unclaimed($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+                                                $12, $13, $14, $15)",
+        )
+        .await
+        .map_err(unavailable)?;
+    let rows = client
+        .query(
+            &statement,
+            &[
+                &users,
+                &versions,
+                &sessions,
+                &next_dues,
+                &nows,
+                &messages,
+                &responses,
+                &set_timers,
+                &outboxes,
+                &t_items,
+                &t_seqs,
+                &t_dues,
+                &t_names,
+                &t_scenarios,
+                &t_blocks,
+            ],
+        )
+        .await
+        .map_err(unavailable)?;
+    let mut results: Vec<Option<(Unclaimed, Option<i64>)>> = vec![None; batch.len()];
+    for row in &rows {
+        let item: i32 = row.get(0);
+        let status: &str = row.get(1);
+        let result = match status {
+            "committed" => Unclaimed::Committed(row.get(2)),
+            "replayed" => Unclaimed::Replayed(row.get(4)),
+            "stale" => Unclaimed::Stale(Snapshot {
+                version: row.get(3),
+                session: row.get(4),
+            }),
+            _ => Unclaimed::Claimed,
+        };
+        if let Some(slot) = usize::try_from(item - 1)
+            .ok()
+            .and_then(|i| results.get_mut(i))
+        {
+            *slot = Some((result, row.get(3)));
+        }
+    }
+    results
+        .into_iter()
+        .map(|r| {
+            r.ok_or_else(|| {
+                StoreError::Unavailable("PostgreSQL left a turn of a batch unanswered".into())
+            })
+        })
+        .collect()
 }
 
 async fn due_users(
@@ -554,6 +981,48 @@ impl Store for Postgres {
         Box::pin(self.commit_turn(commit))
     }
 
+    fn snapshot(&self, user_id: &str) -> Option<Snapshot> {
+        self.cache.get(user_id)
+    }
+
+    fn commit_unclaimed(&self, commit: Commit, version: Option<i64>) -> Fut<'_, Unclaimed> {
+        Box::pin(async move {
+            check_storable(&commit)?;
+            let (done, answer) = tokio::sync::oneshot::channel();
+            let start = {
+                let mut state = self
+                    .batches
+                    .state
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
+                state.0.push(Pending {
+                    commit,
+                    version,
+                    done,
+                });
+                let start = state.1 < BATCHES;
+                if start {
+                    state.1 += 1;
+                }
+                start
+            };
+            if start {
+                // A task of its own: a caller that goes away does not take the batch (the
+                // other turns' commits) with it.
+                tokio::spawn(commit_batches(
+                    self.pool.clone(),
+                    self.cache.clone(),
+                    self.batches.clone(),
+                ));
+            }
+            answer.await.unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "the commit of a turn was dropped".into(),
+                ))
+            })
+        })
+    }
+
     fn shared(&self) -> bool {
         true
     }
@@ -568,20 +1037,14 @@ impl Store for Postgres {
         Box::pin(async move {
             let client = self.client().await?;
             let statement = client
-                .prepare_cached(
-                    "INSERT INTO claims (key, owner, until_ms) VALUES ($1, $2, $4)
-                     ON CONFLICT (key) DO UPDATE SET owner = excluded.owner,
-                       until_ms = excluded.until_ms
-                     WHERE claims.owner = excluded.owner OR claims.until_ms < $3
-                     RETURNING 1",
-                )
+                .prepare_cached("SELECT scn_claim($1, $2, $3, $4)")
                 .await
                 .map_err(unavailable)?;
             let row = client
-                .query_opt(&statement, &[&key, &owner, &now_ms, &until_ms])
+                .query_one(&statement, &[&key, &owner, &now_ms, &until_ms])
                 .await
                 .map_err(unavailable)?;
-            Ok(row.is_some())
+            Ok(row.get(0))
         })
     }
 
@@ -605,6 +1068,7 @@ impl Store for Postgres {
             if !storable(user_id) {
                 return Ok(false);
             }
+            self.cache.forget(user_id);
             let client = self.client().await?;
             // One statement, so one transaction: every part of the user goes, or none.
             let delete = client
