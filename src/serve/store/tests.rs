@@ -800,3 +800,109 @@ fn store_urls() {
     assert!(open("redis://x").is_err());
     assert!(open("sqlite:").is_err());
 }
+
+/// Turns without a claim: committed only from the version the store holds, never while a
+/// claim of the user is held, a processed id answered with its stored response; several at
+/// once in one batch; a turn under a claim makes a new version too.
+#[tokio::test]
+async fn postgres_commits_without_a_claim_check_the_version() {
+    let Some(schema) = postgres().await else {
+        return;
+    };
+    let store = Postgres::connect(&schema.url)
+        .await
+        .expect("the store opens");
+    let with_id = |user: &str, session: &str, id: &str| Commit {
+        processed: Some((id.into(), format!("answer {id}"))),
+        outbox: Some("[]".into()),
+        ..commit(user, session)
+    };
+    // A new user: from no session.
+    assert_eq!(store.snapshot("u"), None, "nothing seen yet");
+    let first = store
+        .commit_unclaimed(with_id("u", "{\"n\":1}", "m1"), None)
+        .await
+        .expect("commit");
+    assert_eq!(first, Unclaimed::Committed(Some(1)));
+    let seen = store
+        .snapshot("u")
+        .expect("the version just made is remembered");
+    assert_eq!(seen.session.as_deref(), Some("{\"n\":1}"));
+    // From no session again (another instance that did not see it): stale, with the session.
+    match store
+        .commit_unclaimed(with_id("u", "{\"n\":9}", "m2"), None)
+        .await
+        .expect("commit")
+    {
+        Unclaimed::Stale(now) => assert_eq!(now, seen),
+        other => panic!("a commit from an old version: {other:?}"),
+    }
+    // The same id again, from any version: the stored answer, nothing written.
+    for from in [None, seen.version] {
+        assert_eq!(
+            store
+                .commit_unclaimed(with_id("u", "{\"n\":9}", "m1"), from)
+                .await
+                .expect("commit"),
+            Unclaimed::Replayed("answer m1".into())
+        );
+    }
+    assert_eq!(
+        store.load("u").await.expect("load").as_deref(),
+        Some("{\"n\":1}")
+    );
+    // A claim held: no commit without one.
+    assert!(store.claim("u", "A", 1_000, 11_000).await.expect("claim"));
+    assert_eq!(
+        store
+            .commit_unclaimed(with_id("u", "{\"n\":2}", "m2"), seen.version)
+            .await
+            .expect("commit"),
+        Unclaimed::Claimed
+    );
+    // The turn under the claim makes a new version: a commit from the old one is stale.
+    let mut claimed = commit("u", "{\"n\":2}");
+    claimed.claims = vec![ClaimToken {
+        key: "u".into(),
+        owner: "A".into(),
+        release: true,
+    }];
+    store.commit(claimed).await.expect("commit under the claim");
+    match store
+        .commit_unclaimed(with_id("u", "{\"n\":3}", "m3"), seen.version)
+        .await
+        .expect("commit")
+    {
+        Unclaimed::Stale(now) => {
+            assert_eq!(now.session.as_deref(), Some("{\"n\":2}"));
+            assert_ne!(now.version, seen.version);
+            let third = store
+                .commit_unclaimed(with_id("u", "{\"n\":3}", "m3"), now.version)
+                .await
+                .expect("commit");
+            assert_eq!(third, Unclaimed::Committed(Some(2)), "the outbox goes on");
+        }
+        other => panic!("a commit from before a claimed turn: {other:?}"),
+    }
+    // Many users at once: each committed once, timers and all.
+    let turns = (0..200).map(|i| {
+        let store = &store;
+        async move {
+            let mut c = with_id(&format!("b{i}"), "{}", "m");
+            c.next_due = Some(5_000);
+            c.timers = Some(vec![TimerRow {
+                due_ms: 5_000,
+                seq: 1,
+                name: Some(format!("t{i}")),
+                scenario: "bot".into(),
+                block: "later".into(),
+            }]);
+            store.commit_unclaimed(c, None).await
+        }
+    });
+    for result in futures_util::future::join_all(turns).await {
+        assert_eq!(result.expect("commit"), Unclaimed::Committed(Some(1)));
+    }
+    assert_eq!(store.stats().await.expect("stats").timers, 200);
+    assert_eq!(store.due(5_000, 1000).await.expect("due").len(), 200);
+}
