@@ -15,12 +15,13 @@
 //! PostgreSQL cannot store a NUL character in `TEXT`: a commit with one is refused
 //! ([`StoreError::Fatal`]), and an id with one is never found.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{
-    Client, GenericClient, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+    Client, GenericClient, Manager, ManagerConfig, Pool, PoolError, QueueMode, RecyclingMethod,
+    Runtime,
 };
 use tokio_postgres::NoTls;
 
@@ -336,6 +337,156 @@ pub(super) const MIGRATIONS: &[&str] = &[
             RETURN NEXT;
         END LOOP;
     END $fn$;"#,
+    // 5: the same commits of turns without a claim, a statement for every step of the
+    // whole batch instead of statements for every turn: under load a batch holds tens of
+    // turns, and a statement's start costs the database more than a row does. The users are
+    // still locked first, in the order of their lock keys.
+    r#"CREATE OR REPLACE FUNCTION scn_commit_unclaimed(p_users TEXT[], p_versions BIGINT[],
+        p_sessions TEXT[], p_next_dues BIGINT[], p_nows BIGINT[], p_messages TEXT[],
+        p_responses TEXT[], p_set_timers BOOLEAN[], p_outboxes TEXT[], p_t_items INTEGER[],
+        p_t_seqs BIGINT[], p_t_dues BIGINT[], p_t_names TEXT[], p_t_scenarios TEXT[],
+        p_t_blocks TEXT[])
+    RETURNS TABLE (o_item INTEGER, o_status TEXT, o_seq BIGINT, o_version BIGINT, o_text TEXT)
+    LANGUAGE plpgsql VOLATILE AS $fn$
+    DECLARE
+        n INTEGER := coalesce(array_length(p_users, 1), 0);
+        v_status TEXT[] := array_fill(NULL::TEXT, ARRAY[n]);
+        v_seq BIGINT[] := array_fill(NULL::BIGINT, ARRAY[n]);
+        v_version BIGINT[] := array_fill(NULL::BIGINT, ARRAY[n]);
+        v_text TEXT[] := array_fill(NULL::TEXT, ARRAY[n]);
+        v_items INTEGER[];
+        v_seqs BIGINT[];
+        v_versions BIGINT[];
+        v_texts TEXT[];
+        v_found BOOLEAN[];
+        v_missed BOOLEAN := FALSE;
+        v_timers BOOLEAN := FALSE;
+        v_processed INTEGER := 0;
+        v_count INTEGER;
+    BEGIN
+        IF n = 0 THEN
+            RETURN;
+        END IF;
+        -- Every user of the batch, locked in the order of the lock keys.
+        PERFORM pg_advisory_xact_lock(1935896065, hashtext(b.u))
+            FROM (SELECT u FROM unnest(p_users) AS u ORDER BY hashtext(u), u) AS b;
+        -- Message ids answered already, of users the turn knew: the stored responses.
+        SELECT array_agg(g.i), array_agg(p.response) INTO v_items, v_texts
+            FROM generate_subscripts(p_users, 1) AS g(i)
+            JOIN processed p ON p.user_id = p_users[g.i] AND p.message_id = p_messages[g.i]
+            WHERE p_versions[g.i] IS NOT NULL;
+        FOR k IN 1 .. coalesce(array_length(v_items, 1), 0) LOOP
+            v_status[v_items[k]] := 'replayed';
+            v_text[v_items[k]] := v_texts[k];
+        END LOOP;
+        -- Users an instance holds a claim of.
+        SELECT array_agg(g.i) INTO v_items
+            FROM generate_subscripts(p_users, 1) AS g(i)
+            WHERE v_status[g.i] IS NULL
+                AND EXISTS (SELECT 1 FROM claims c WHERE c.key = p_users[g.i]);
+        FOR k IN 1 .. coalesce(array_length(v_items, 1), 0) LOOP
+            v_status[v_items[k]] := 'claimed';
+        END LOOP;
+        -- New sessions, and sessions still at the version their turn started from. Every
+        -- write of a session makes a new version of it.
+        WITH w AS (
+            INSERT INTO sessions (user_id, session, next_due, updated_ms, last_seq, version)
+            SELECT p_users[g.i], p_sessions[g.i], p_next_dues[g.i], p_nows[g.i],
+                    CASE WHEN p_outboxes[g.i] IS NULL THEN 0 ELSE 1 END, 1
+                FROM generate_subscripts(p_users, 1) AS g(i)
+                WHERE p_versions[g.i] IS NULL AND v_status[g.i] IS NULL
+            ON CONFLICT (user_id) DO NOTHING
+            RETURNING user_id, last_seq, version
+        )
+        SELECT array_agg(g.i), array_agg(w.last_seq), array_agg(w.version)
+            INTO v_items, v_seqs, v_versions
+            FROM w JOIN generate_subscripts(p_users, 1) AS g(i) ON p_users[g.i] = w.user_id;
+        FOR k IN 1 .. coalesce(array_length(v_items, 1), 0) LOOP
+            v_status[v_items[k]] := 'committed';
+            v_seq[v_items[k]] := v_seqs[k];
+            v_version[v_items[k]] := v_versions[k];
+        END LOOP;
+        WITH w AS (
+            UPDATE sessions s SET session = p_sessions[g.i], next_due = p_next_dues[g.i],
+                    updated_ms = p_nows[g.i],
+                    last_seq = s.last_seq + CASE WHEN p_outboxes[g.i] IS NULL THEN 0 ELSE 1 END,
+                    version = s.version + 1
+                FROM generate_subscripts(p_users, 1) AS g(i)
+                WHERE p_versions[g.i] IS NOT NULL AND v_status[g.i] IS NULL
+                    AND s.user_id = p_users[g.i] AND s.version = p_versions[g.i]
+                RETURNING g.i, s.last_seq, s.version
+        )
+        SELECT array_agg(w.i), array_agg(w.last_seq), array_agg(w.version)
+            INTO v_items, v_seqs, v_versions FROM w;
+        FOR k IN 1 .. coalesce(array_length(v_items, 1), 0) LOOP
+            v_status[v_items[k]] := 'committed';
+            v_seq[v_items[k]] := v_seqs[k];
+            v_version[v_items[k]] := v_versions[k];
+        END LOOP;
+        FOR k IN 1 .. n LOOP
+            IF v_status[k] IS NULL THEN
+                v_missed := TRUE;
+            ELSIF v_status[k] = 'committed' THEN
+                v_timers := v_timers OR p_set_timers[k];
+                IF p_messages[k] IS NOT NULL THEN
+                    v_processed := v_processed + 1;
+                END IF;
+                IF p_outboxes[k] IS NULL THEN
+                    v_seq[k] := NULL;
+                END IF;
+            END IF;
+        END LOOP;
+        -- Not written: the message was answered meanwhile (the stored response), or the
+        -- session is no longer the version the turn started from (the session now, or none).
+        IF v_missed THEN
+            SELECT array_agg(g.i), array_agg(p.response IS NOT NULL),
+                    array_agg(coalesce(p.response, s.session)), array_agg(s.version)
+                INTO v_items, v_found, v_texts, v_versions
+                FROM generate_subscripts(p_users, 1) AS g(i)
+                LEFT JOIN processed p
+                    ON p.user_id = p_users[g.i] AND p.message_id = p_messages[g.i]
+                LEFT JOIN sessions s ON p.response IS NULL AND s.user_id = p_users[g.i]
+                WHERE v_status[g.i] IS NULL;
+            FOR k IN 1 .. coalesce(array_length(v_items, 1), 0) LOOP
+                v_text[v_items[k]] := v_texts[k];
+                IF v_found[k] THEN
+                    v_status[v_items[k]] := 'replayed';
+                ELSE
+                    v_status[v_items[k]] := 'stale';
+                    v_version[v_items[k]] := v_versions[k];
+                END IF;
+            END LOOP;
+        END IF;
+        IF v_processed > 0 THEN
+            INSERT INTO processed (user_id, message_id, response, at_ms)
+                SELECT p_users[g.i], p_messages[g.i], p_responses[g.i], p_nows[g.i]
+                    FROM generate_subscripts(p_users, 1) AS g(i)
+                    WHERE v_status[g.i] = 'committed' AND p_messages[g.i] IS NOT NULL
+                ON CONFLICT DO NOTHING;
+            GET DIAGNOSTICS v_count = ROW_COUNT;
+            IF v_count <> v_processed THEN
+                -- Checked above under the locks: only a turn that ignored them gets here.
+                RAISE EXCEPTION 'a message id of the batch was processed already'
+                    USING ERRCODE = 'SCN01';
+            END IF;
+        END IF;
+        IF v_timers THEN
+            DELETE FROM timers t USING generate_subscripts(p_users, 1) AS g(i)
+                WHERE t.user_id = p_users[g.i] AND v_status[g.i] = 'committed'
+                    AND p_set_timers[g.i];
+            INSERT INTO timers (user_id, seq, due_ms, name, scenario, block)
+                SELECT p_users[t.item], t.seq, t.due, t.name, t.scenario, t.block
+                    FROM unnest(p_t_items, p_t_seqs, p_t_dues, p_t_names, p_t_scenarios,
+                                p_t_blocks) AS t(item, seq, due, name, scenario, block)
+                    WHERE v_status[t.item] = 'committed' AND p_set_timers[t.item];
+        END IF;
+        INSERT INTO outbox (user_id, seq, events, created_ms)
+            SELECT p_users[g.i], v_seq[g.i], p_outboxes[g.i], p_nows[g.i]
+                FROM generate_subscripts(p_users, 1) AS g(i)
+                WHERE v_status[g.i] = 'committed' AND p_outboxes[g.i] IS NOT NULL;
+        RETURN QUERY SELECT g.i, v_status[g.i], v_seq[g.i], v_version[g.i], v_text[g.i]
+            FROM generate_subscripts(p_users, 1) AS g(i);
+    END $fn$;"#,
 ];
 
 /// The advisory lock migrations hold, with the hash of the schema as its second key: "scn\0".
@@ -398,9 +549,11 @@ pub struct Postgres {
     batches: Arc<Batches>,
 }
 
-/// How many batches of turns without a claim are committed at once, each in a transaction
-/// of its own. While they are, the turns that come to commit wait, and go together in the
-/// next: under load a round trip and a transaction serve many turns.
+/// The most batches of turns without a claim committed at once, each in a transaction of
+/// its own. A turn that comes to commit while a batch is in flight waits and goes with the
+/// next, so under load a round trip and a transaction serve many turns; a second batch only
+/// starts beside the first when a whole one is waiting. Fewer, fuller transactions cost the
+/// database less for the same turns, most of all when several instances share it.
 const BATCHES: usize = 4;
 /// The most turns in one batch.
 const BATCH_SIZE: usize = 64;
@@ -578,6 +731,9 @@ impl Postgres {
         );
         let pool = Pool::builder(manager)
             .max_size(pool_size)
+            // The connection used last is taken first: the few a light load needs stay warm
+            // (their backends' caches too), and the rest go idle.
+            .queue_mode(QueueMode::Lifo)
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(POOL_TIMEOUT))
             .create_timeout(Some(POOL_TIMEOUT))
@@ -680,7 +836,15 @@ async fn commit_batches(pool: Pool, cache: Arc<Cache>, batches: Arc<Batches>) {
                 state.1 -= 1;
                 return;
             }
-            let n = state.0.len().min(BATCH_SIZE);
+            // One turn of a user a batch (a process runs a user's turns one at a time, so
+            // a second one waits for the next batch only if that ever changes).
+            let mut users = HashSet::new();
+            let n = state
+                .0
+                .iter()
+                .take(BATCH_SIZE)
+                .take_while(|p| users.insert(p.commit.user_id.as_str()))
+                .count();
             state.0.drain(..n).collect()
         };
         let results = match pool.get().await {
@@ -1000,7 +1164,7 @@ impl Store for Postgres {
                     version,
                     done,
                 });
-                let start = state.1 < BATCHES;
+                let start = state.1 == 0 || (state.1 < BATCHES && state.0.len() >= BATCH_SIZE);
                 if start {
                     state.1 += 1;
                 }

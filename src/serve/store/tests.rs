@@ -905,4 +905,15 @@ async fn postgres_commits_without_a_claim_check_the_version() {
     }
     assert_eq!(store.stats().await.expect("stats").timers, 200);
     assert_eq!(store.due(5_000, 1000).await.expect("due").len(), 200);
+    // Two turns of one new user at once (a process runs a user's turns one at a time, a
+    // store called directly need not): one commits, the other finds the session it made.
+    let (a, b) = tokio::join!(
+        store.commit_unclaimed(with_id("twin", "{\"a\":1}", "m1"), None),
+        store.commit_unclaimed(with_id("twin", "{\"b\":1}", "m2"), None),
+    );
+    let results = [a.expect("commit"), b.expect("commit")];
+    let committed = |r: &&Unclaimed| matches!(r, Unclaimed::Committed(Some(1)));
+    let stale = |r: &&Unclaimed| matches!(r, Unclaimed::Stale(s) if s.version == Some(1));
+    assert_eq!(results.iter().filter(committed).count(), 1, "{results:?}");
+    assert_eq!(results.iter().filter(stale).count(), 1, "{results:?}");
 }
