@@ -394,7 +394,7 @@ fn start(dir: &TempDir, bot: &std::path::Path, fake: &FakeApi, extra: &[&str]) -
 /// The bot token appears neither in the server's log nor in any file of the store.
 #[track_caller]
 fn assert_token_hidden(server: &Server, dir: &TempDir) {
-    let log = server.log();
+    let log = server.log_settled();
     assert!(!log.is_empty(), "the server logged nothing");
     let secret = TOKEN.split(':').nth(1).expect("a token's secret half");
     assert!(!log.contains(secret), "the token is in the log:\n{log}");

@@ -197,16 +197,13 @@ pub fn run(args: ServeArgs) -> u8 {
         Ok(s) => s,
         Err(e) => return usage_error(e),
     };
-    // The log lines go to stderr from a thread of their own, in batches: a turn does not wait
-    // on a write, and many turns' lines take one. Lines still queued are written when `run`
-    // returns (the guard); a killed process loses at most the last few milliseconds of them.
-    let (log_writer, _log_guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("scenarist-log")
-        .finish(std::io::BufWriter::with_capacity(
-            64 << 10,
-            std::io::stderr(),
-        ));
+    // The log lines go to stderr from a thread of their own, in batches (`serve::log`): a
+    // turn does not wait on a write, and many turns' lines take one. Lines still waiting are
+    // written when `run` returns (the guard).
+    let (log_writer, _log_guard) = match crate::serve::log::batched(std::io::stderr()) {
+        Ok(log) => log,
+        Err(e) => return usage_error(format!("cannot start the log thread: {e}")),
+    };
     let _ = tracing_subscriber::fmt()
         .json()
         .flatten_event(true)

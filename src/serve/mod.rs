@@ -7,6 +7,7 @@
 mod api;
 mod background;
 pub mod bot;
+pub mod log;
 mod metrics;
 pub mod store;
 pub mod telegram;

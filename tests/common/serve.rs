@@ -389,6 +389,30 @@ impl Server {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
+    /// The log once the lines of what happened before the call are in it: the server writes
+    /// its lines at most 10 ms after they are logged. For checks that something is not in it.
+    pub fn log_settled(&self) -> String {
+        std::thread::sleep(Duration::from_millis(60));
+        self.log()
+    }
+
+    /// The log once it holds `needle` (within 5 s).
+    #[track_caller]
+    pub fn log_containing(&self, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let log = self.log();
+            if log.contains(needle) {
+                return log;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no {needle:?} in the log within 5 s:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Waits for the process to end (killing it after the deadline): its status.
     pub fn wait_exit(&mut self, within: Duration) -> ExitStatus {
         let deadline = Instant::now() + within;
