@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use scenarist::serve::log::FLUSH_EVERY;
 use serde_json::{json, Value};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_scenarist");
@@ -390,9 +391,10 @@ impl Server {
     }
 
     /// The log once the lines of what happened before the call are in it: the server writes
-    /// its lines at most 10 ms after they are logged. For checks that something is not in it.
+    /// its lines at most [`FLUSH_EVERY`] after they are logged; the wait leaves a loaded
+    /// machine five times that again. For checks that something is not in it.
     pub fn log_settled(&self) -> String {
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(FLUSH_EVERY * 6);
         self.log()
     }
 
