@@ -25,11 +25,22 @@ standard library only. What it does, in one invocation, ROUNDS times, alternatin
    Then the check that matters with several instances: every answered request left exactly
    one session and one processed id (sessions = processed ids, and answered ≤ sessions ≤
    answered + connections in flight at the end), and no error answer.
+4. one instance with a third of the connections: the load each of the three instances had (the
+   control: does a turn cost more because three instances share the database, or because each
+   carries a third of the load?);
+5. three instances again, with three times the connections (each instance gets the load the
+   one instance had: what adding instances as the users grow looks like), checked the same way.
+
+For every run of the server it also counts, over the wrk run: the CPU time of all PostgreSQL
+processes and of the servers (utime + stime from /proc, with the PostgreSQL backends that
+exited meanwhile, divided by the turns answered), and the
+database's commits (`pg_stat_database.xact_commit`), giving the turns a commit carries.
 
 Prints a Markdown table: turns/s and p99 for each, the ratio of one instance to pgbench
-(goal ≥ 0.5) and of three instances to one (goal ≥ 1: not slower in total). Exit status 1 if a
-server errored; missed goals are reported but do not fail the run. The machine has 2 cores,
-shared by the servers, wrk and PostgreSQL alike: only the ratios of one run mean much.
+(goal ≥ 0.5) and of three instances to one (goal ≥ 1: not slower in total), and the CPU and
+commits a turn. Exit status 1 if a server errored; missed goals are reported but do not fail
+the run. The machine has 2 cores, shared by the servers, wrk and PostgreSQL alike: only the
+ratios of one run mean much.
 """
 import argparse
 import glob
@@ -44,6 +55,23 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_serve as bs  # noqa: E402  (the shared helpers: servers, wrk, Lua, parsing)
 
 POOL = 16  # connections one instance keeps to PostgreSQL (src/serve/store/postgres.rs)
+HZ = os.sysconf("SC_CLK_TCK")
+
+
+def postgres_cpu_seconds():
+    """utime + stime of every PostgreSQL process on the machine (the server and its backends),
+    with cutime + cstime: the postmaster's count of the backends that exited meanwhile."""
+    total = 0
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as f:
+                head, rest = f.read().rsplit(")", 1)
+            if head.split("(", 1)[1].startswith("postgres"):
+                fields = rest.split()
+                total += sum(int(x) for x in fields[11:15])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / HZ
 
 
 def psql(url, sql):
@@ -129,11 +157,16 @@ class PgBench:
             raise RuntimeError(f"{name}: unexpected answer {status} {body[:200]}")
         return server
 
-    def wrk_all(self, servers, tag):
+    def commits(self):
+        return int(psql(self.args.url, "SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"))
+
+    def wrk_all(self, servers, tag, connections):
         """One wrk per server, at once; the connections split among them."""
-        per = max(1, self.args.connections // len(servers))
+        per = max(1, connections // len(servers))
         threads = 2 if len(servers) == 1 else 1
         procs = []
+        commits0, db0 = self.commits(), postgres_cpu_seconds()
+        servers0 = sum(bs.cpu_seconds(s.proc.pid) for s in servers)
         for i, server in enumerate(servers):
             lua = os.path.join(self.work, f"{tag}-{i}.lua")
             with open(lua, "w") as f:
@@ -148,7 +181,14 @@ class PgBench:
             if proc.returncode != 0 or r["rps"] is None:
                 raise RuntimeError(f"{tag}: wrk failed ({proc.returncode}):\n{out}")
             results.append(r)
+        db = postgres_cpu_seconds() - db0
+        server_cpu = sum(bs.cpu_seconds(s.proc.pid) for s in servers) - servers0
+        commits = self.commits() - commits0
+        turns = max(1, sum(r["requests"] for r in results))
         return {
+            "db_us": 1e6 * db / turns,
+            "server_us": 1e6 * server_cpu / turns,
+            "per_commit": turns / max(1, commits),
             "rps": sum(r["rps"] for r in results),
             "p50": max(r["p50"] for r in results if r["p50"] is not None),
             "p99": max(r["p99"] for r in results if r["p99"] is not None),
@@ -158,14 +198,14 @@ class PgBench:
             "connections": per * len(servers),
         }
 
-    def instances(self, n, tag):
+    def instances(self, n, tag, connections):
         schema = self.fresh_schema(f"serve{n}")
         servers = []
         try:
             pool = self.args.three_pool if n == 3 else None
             for i in range(n):
                 servers.append(self.server(f"{tag}-i{i}", schema, pool))
-            r = self.wrk_all(servers, tag)
+            r = self.wrk_all(servers, tag, connections)
             for s in servers:
                 if not s.alive():
                     bs.fail(f"{s.name}: exited during the run ({s.proc.returncode})")
@@ -214,16 +254,22 @@ def main():
     print(f"work dir {bench.work}; {os.cpu_count()} cores, load average {load}; PostgreSQL {version} "
           f"(synchronous_commit {sync}); wrk -c{args.connections} -d{args.duration}; pgbench -c{args.pgbench_clients}",
           flush=True)
-    runs = {"pgbench": [], "one": [], "three": []}
+    c = args.connections
+    # name: (instances, wrk connections in all)
+    plans = {"one": (1, c), "three": (3, c), "one_third": (1, c // 3), "three_x3": (3, 3 * c)}
+    runs = {"pgbench": [], **{name: [] for name in plans}}
     try:
         for rnd in range(args.rounds):
             for name in runs:
                 if name == "pgbench":
                     r = bench.pgbench(f"r{rnd}")
+                    extra = ""
                 else:
-                    r = bench.instances(1 if name == "one" else 3, f"r{rnd}-{name}")
+                    n, connections = plans[name]
+                    r = bench.instances(n, f"r{rnd}-{name}", connections)
+                    extra = (f", {r['sessions']} sessions; database {r['db_us']:.0f} µs, servers "
+                             f"{r['server_us']:.0f} µs a turn; {r['per_commit']:.1f} turns a commit")
                 runs[name].append(r)
-                extra = f", {r['sessions']} sessions" if "sessions" in r else ""
                 print(f"round {rnd + 1} {name:8} {r['rps']:>8.0f}/s  p50 {bs.fmt_ms(r['p50'])}  "
                       f"p99 {bs.fmt_ms(r['p99'])}{extra}", flush=True)
                 time.sleep(1)
@@ -234,22 +280,34 @@ def main():
     if bs.failures and not all(runs.values()):
         print(f"FAILED; logs in {bench.work}")
         return 1
-    best = {n: bs.median(r["rps"] for r in runs[n]) for n in runs}
-    p99 = {n: bs.median(r["p99"] for r in runs[n]) for n in runs}
+    med = {n: {k: bs.median(r[k] for r in runs[n]) for k in runs[n][0] if isinstance(runs[n][0][k], (int, float))}
+           for n in runs}
     print()
-    print(f"{args.rounds} rounds alternating, medians; wrk -c{args.connections} -d{args.duration} --latency "
-          f"(three instances: three wrk -t1 -c{args.connections // 3}); pgbench -n -M prepared "
+    print(f"{args.rounds} rounds alternating, medians; wrk -c{c} -d{args.duration} --latency "
+          f"(three instances: three wrk -t1 -c{c // 3}, then -c{c}); pgbench -n -M prepared "
           f"-c{args.pgbench_clients} -j2 -T{int(bs.duration_s(args.duration))}, one upsert a transaction")
     print()
-    print("| run | turns (transactions)/s | p99 | ratio | goal |")
-    print("|---|---|---|---|---|")
-    one, three = best["one"] / best["pgbench"], best["three"] / best["one"]
+    print("| run | turns (transactions)/s | p99 | ratio | goal | database CPU a turn | servers' CPU a turn | turns a commit |")
+    print("|---|---|---|---|---|---|---|---|")
+    one = med["one"]["rps"] / med["pgbench"]["rps"]
+    three = med["three"]["rps"] / med["one"]["rps"]
+    scaled = med["three_x3"]["rps"] / med["one"]["rps"]
     spread = {n: f" ({min(r['rps'] for r in runs[n]):.0f}–{max(r['rps'] for r in runs[n]):.0f})" for n in runs}
-    print(f"| pgbench, one upsert a transaction | {best['pgbench']:.0f}{spread['pgbench']} | {bs.fmt_ms(p99['pgbench'])} | 1 | |")
-    print(f"| `serve`, 1 instance | {best['one']:.0f}{spread['one']} | {bs.fmt_ms(p99['one'])} | **{one:.2f}** of pgbench "
-          f"| ≥ 0.5: {'✓' if one >= 0.5 else '✗'} |")
-    print(f"| `serve`, 3 instances | {best['three']:.0f}{spread['three']} | {bs.fmt_ms(p99['three'])} | **{three:.2f}** of 1 "
-          f"instance | ≥ 1: {'✓' if three >= 1 else '✗'} |")
+
+    def row(name, label, ratio, goal):
+        m = med[name]
+        cpu = "| | | |" if name == "pgbench" else \
+            f"| {m['db_us']:.0f} µs | {m['server_us']:.0f} µs | {m['per_commit']:.1f} |"
+        print(f"| {label} | {m['rps']:.0f}{spread[name]} | {bs.fmt_ms(m['p99'])} | {ratio} | {goal} {cpu}")
+
+    row("pgbench", "pgbench, one upsert a transaction", "1", "")
+    row("one", f"`serve`, 1 instance (wrk -c{c})", f"**{one:.2f}** of pgbench",
+        f"≥ 0.5: {'✓' if one >= 0.5 else '✗'}")
+    row("three", f"`serve`, 3 instances (wrk -c{c // 3} each)", f"**{three:.2f}** of 1 instance",
+        f"≥ 1: {'✓' if three >= 1 else '✗'}")
+    row("one_third", f"`serve`, 1 instance, a third of the load (wrk -c{c // 3})",
+        f"{med['one_third']['rps'] / med['one']['rps']:.2f} of 1 instance", "")
+    row("three_x3", f"`serve`, 3 instances, 3× the load (wrk -c{c} each)", f"{scaled:.2f} of 1 instance", "")
     print()
     if bs.failures:
         print(f"FAILED: {len(bs.failures)} error(s); logs in {bench.work}")
