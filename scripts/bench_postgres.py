@@ -55,23 +55,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_serve as bs  # noqa: E402  (the shared helpers: servers, wrk, Lua, parsing)
 
 POOL = 16  # connections one instance keeps to PostgreSQL (src/serve/store/postgres.rs)
-HZ = os.sysconf("SC_CLK_TCK")
 
 
 def postgres_cpu_seconds():
     """utime + stime of every PostgreSQL process on the machine (the server and its backends),
     with cutime + cstime: the postmaster's count of the backends that exited meanwhile."""
-    total = 0
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            with open(stat) as f:
-                head, rest = f.read().rsplit(")", 1)
-            if head.split("(", 1)[1].startswith("postgres"):
-                fields = rest.split()
-                total += sum(int(x) for x in fields[11:15])
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / HZ
+    ticks = (bs.proc_ticks(stat, exited_children=True) for stat in glob.glob("/proc/[0-9]*/stat"))
+    return sum(t[1] for t in ticks if t is not None and t[0].startswith("postgres")) / bs.CLK_TCK
 
 
 def psql(url, sql):

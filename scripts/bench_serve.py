@@ -156,16 +156,21 @@ def pids_of(pid):
     return pids
 
 
+def proc_ticks(stat_path, exited_children=False):
+    """(comm, CPU ticks) of a /proc/PID/stat: utime + stime, with cutime + cstime (the
+    children that exited and were waited for) when asked; None when the process is gone."""
+    try:
+        with open(stat_path) as f:
+            head, rest = f.read().rsplit(")", 1)
+        fields = rest.split()
+        return head.split("(", 1)[1], sum(int(x) for x in fields[11:15 if exited_children else 13])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def cpu_seconds(pid):
-    total = 0
-    for p in pids_of(pid):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-        except (OSError, IndexError, ValueError):
-            pass
-    return total / CLK_TCK
+    ticks = (proc_ticks(f"/proc/{p}/stat") for p in pids_of(pid))
+    return sum(t[1] for t in ticks if t is not None) / CLK_TCK
 
 
 class Server:
